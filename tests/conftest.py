@@ -1,0 +1,27 @@
+import os
+
+os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import jaxbatt  # noqa: E402,F401  (enables float64)
+
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+
+@pytest.fixture(scope="session")
+def cell():
+    return jaxbatt.cells.nrel_cell()
+
+
+@pytest.fixture(scope="session")
+def space():
+    return jaxbatt.cells.nrel_parameter_space()
+
+
+@pytest.fixture(scope="session")
+def times():
+    return np.linspace(0.0, 1350.0, 136)
