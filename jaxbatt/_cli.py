@@ -63,6 +63,31 @@ def _simulate(args):
         print(f"wrote {args.plot}")
 
 
+def _train(args):
+    from .surrogates import LossConfig, NetworkConfig, TrainConfig, train_hierarchy  # noqa: PLC0415
+
+    if args.model != "spm":
+        raise SystemExit(f"jaxbatt: train: only 'spm' surrogates exist so far, got {args.model!r}")
+    network = NetworkConfig(
+        architecture=args.architecture, block=args.block, width=args.width, depth=args.depth
+    )
+    loss = LossConfig(n_data=0 if args.physics_only else LossConfig().n_data)
+    config = TrainConfig(
+        adam_steps=args.steps, lbfgs_steps=args.lbfgs_steps, loss=loss, seed=args.seed,
+        n_data_parameters=0 if args.physics_only else TrainConfig().n_data_parameters,
+        validate_every=args.validate_every,
+    )  # fmt: skip
+    result = train_hierarchy(
+        args.levels, args.out, network=network, config=config, seed=args.seed,
+        resume=args.resume, lower_kinetics=args.lower_kinetics,
+    )  # fmt: skip
+    last = result.history[-1] if result.history else {}
+    print(
+        f"wrote {args.out}: validation error mean {last.get('val_mean_mV', float('nan')):.3f} mV, "
+        f"max {last.get('val_max_mV', float('nan')):.3f} mV"
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="jaxbatt", description="Differentiable Li-ion battery physics and calibration."
@@ -81,6 +106,23 @@ def build_parser():
     sim.add_argument("--out", help="CSV file to write (time_s,voltage_V)")
     sim.add_argument("--plot", help="image file of the voltage curve")
     sim.set_defaults(func=_simulate)
+
+    tr = sub.add_parser("train", help="train a PINN surrogate")
+    tr.add_argument("model", help="spm")
+    tr.add_argument("--out", required=True, help="checkpoint to write (e.g. model.eqx)")
+    tr.add_argument("--levels", type=int, default=1, help="hierarchy levels (default 1)")
+    tr.add_argument("--steps", type=int, default=2000, help="Adam steps per level")
+    tr.add_argument("--lbfgs-steps", type=int, default=3000, help="L-BFGS steps per level")
+    tr.add_argument("--width", type=int, default=24)
+    tr.add_argument("--depth", type=int, default=3)
+    tr.add_argument("--architecture", default="merged", help="merged or split")
+    tr.add_argument("--block", default="modified", help="modified or mlp")
+    tr.add_argument("--physics-only", action="store_true", help="no solver data term")
+    tr.add_argument("--lower-kinetics", default=None, help="e.g. linear: level-1 physics")
+    tr.add_argument("--validate-every", type=int, default=500)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    tr.set_defaults(func=_train)
     return parser
 
 

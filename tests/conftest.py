@@ -9,7 +9,6 @@ import pytest  # noqa: E402
 
 import jaxbatt  # noqa: E402,F401  (enables float64)
 
-jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
 @pytest.fixture(scope="session")

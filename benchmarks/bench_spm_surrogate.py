@@ -1,0 +1,148 @@
+"""SPM surrogate: accuracy against the numerical solver, and speed against the solver and
+PyBaMM, in one run.
+
+Accuracy: 64 held-out parameter sets spread over the whole box (fixed seed), 2C, 136 times in
+[0, 1350] s: mean and max |V_surrogate - V_solver| in mV, and relative L2 errors of the fields
+(phi_e, phi_s,c, c_s,a and c_s,c on the solver's shells).
+Speed: voltage curves of 100 points for 10,000 parameter sets (surrogate, float64), per-curve time against the jaxbatt solver (vmapped batch) and PyBaMM IDAKLU
+(sequential), and the time of the surrogate's Gaussian log-likelihood gradient.
+
+    python benchmarks/bench_spm_surrogate.py [--model spm] [--n-sets 10000]
+"""
+
+import argparse
+import datetime
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from _common import machine, once, table, timed
+
+import jaxbatt
+from jaxbatt.solvers import SPMSolver
+from jaxbatt.surrogates import solver_data
+
+
+def accuracy(surrogate, n=64, seed=1234):
+    space = surrogate.space
+    theta = space.from_unit(np.random.default_rng(seed).uniform(size=(n, len(space))))
+    t = np.linspace(0.0, surrogate.t_max, 136)
+    data = solver_data(surrogate, theta, t=t, n_r=30)
+    v = jax.jit(jax.vmap(surrogate.voltage_vector, (0, None)))(data.theta, data.t)
+    err = 1e3 * np.abs(np.asarray(v) - np.asarray(data.voltage))
+    # fields on the solver's shells
+    r = np.asarray(data.r_hat)
+
+    def fields(th):
+        def at(s):
+            c = jax.vmap(lambda q: jnp.stack(surrogate.concentrations(s, q, th)))(jnp.asarray(r))
+            return jnp.stack(surrogate.potentials(s, th)), c
+
+        return jax.vmap(at)(data.t)
+
+    phi, conc = jax.jit(jax.vmap(fields))(data.theta)
+    solver = SPMSolver(cell=surrogate.cell, space=space)
+    ref = jax.jit(jax.vmap(lambda th: solver.solve(th, t, surrogate.c_rate)))(data.theta)
+
+    def rel(a, b):
+        return float(np.linalg.norm(np.ravel(a - b)) / np.linalg.norm(np.ravel(b)))
+
+    rel_fields = {
+        "phi_e": rel(phi[..., 0], ref.phi_e),
+        "phi_s,c": rel(phi[..., 1], ref.phi_s_cathode),
+        "c_s,a": rel(conc[..., 0], ref.c_s_anode),
+        "c_s,c": rel(conc[..., 1], ref.c_s_cathode),
+    }
+    late = t >= 10.0
+    return err, err[:, late], rel_fields
+
+
+def speed(surrogate, n_sets, n_solver, n_pybamm):
+    space = surrogate.space
+    rng = np.random.default_rng(0)
+    theta = jnp.asarray(space.from_unit(rng.uniform(size=(n_sets, len(space)))))
+    t = jnp.linspace(10.0, surrogate.t_max, 100)
+    rows = {}
+    # float64 only: the closed-form kinetics and OCP polynomials of the cell are float64
+    # constants, so a float32 cast of the network weights alone does not make a float32 path.
+    for label, dtype in [("float64", jnp.float64)]:
+        s = jax.tree.map(lambda x: x.astype(dtype) if eqx_float(x) else x, surrogate)
+        f = jax.jit(jax.vmap(s.voltage_vector, (0, None)))
+        th, tt = theta.astype(dtype), t.astype(dtype)
+        compile_s, _ = once(lambda f=f, th=th, tt=tt: f(th, tt).block_until_ready())
+        run = timed(lambda f=f, th=th, tt=tt: f(th, tt).block_until_ready(), repeats=3)
+        rows[label] = (compile_s, run / n_sets)
+
+    solver = SPMSolver(cell=surrogate.cell, space=space)
+    solve = jax.jit(jax.vmap(lambda th: solver.solve(th, t, surrogate.c_rate).voltage))
+    once(lambda: solve(theta[:n_solver]).block_until_ready())
+    solver_time, _ = once(lambda: solve(theta[:n_solver]).block_until_ready())
+
+    from jaxbatt.reference import PybammSolver
+
+    ref = PybammSolver("spm", c_rate=surrogate.c_rate, n_r=30)
+    ref.solve(np.asarray(t), 1.7, 6.3)
+    pybamm_time, _ = once(
+        lambda: [ref.solve(np.asarray(t), float(a), float(d)) for a, d in np.asarray(theta[:n_pybamm])]
+    )
+
+    v_obs = surrogate.voltage_vector(jnp.array([2.0, 2.0]), t)
+
+    def log_likelihood(th):
+        return -0.5 * jnp.sum(((surrogate.voltage_vector(th, t) - v_obs) / 3e-3) ** 2)
+
+    grad = jax.jit(jax.value_and_grad(log_likelihood))
+    grad_time = timed(lambda: jax.block_until_ready(grad(jnp.array([1.7, 6.3]))), repeats=50)
+    return rows, solver_time / n_solver, pybamm_time / n_pybamm, grad_time
+
+
+def eqx_float(x):
+    return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.floating)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="spm", help="bundled name or checkpoint path")
+    parser.add_argument("--n-sets", type=int, default=10_000)
+    parser.add_argument("--n-solver", type=int, default=1000)
+    parser.add_argument("--n-pybamm", type=int, default=300)
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+    surrogate = jaxbatt.load_surrogate(args.model)
+    print(f"# SPM surrogate benchmark, {datetime.date.today()}\n# machine: {machine()}")
+    print(f"# model: {args.model} ({surrogate.n_levels} level(s))\n")
+
+    err, err_late, rel_fields = accuracy(surrogate)
+    print("## accuracy: 64 held-out parameter sets over the whole box, 136 times in [0, 1350] s")
+    print(
+        table(
+            [
+                ["all t", f"{err.mean():.3f}", f"{err.max():.3f}", f"{np.percentile(err, 99):.3f}"],
+                ["t >= 10 s", f"{err_late.mean():.3f}", f"{err_late.max():.3f}", f"{np.percentile(err_late, 99):.3f}"],
+            ],
+            ["window", "mean |dV| [mV]", "max |dV| [mV]", "99th pct [mV]"],
+        )
+    )
+    print("targets: mean <= 0.5 mV, max <= 2 mV")
+    print("relative L2 errors of the fields: " + ", ".join(f"{k} {v:.2e}" for k, v in rel_fields.items()))
+    if args.skip_speed:
+        return
+    rows, solver_per, pybamm_per, grad_time = speed(
+        surrogate, args.n_sets, args.n_solver, args.n_pybamm
+    )
+    print(f"\n## speed: {args.n_sets} parameter sets x 100 times (per-curve figures)")
+    out = []
+    for label, (compile_s, per) in rows.items():
+        out.append(
+            [f"surrogate {label}", f"{compile_s:.1f}", f"{per * 1e6:.1f}",
+             f"{solver_per / per:.0f}x", f"{pybamm_per / per:.0f}x"]
+        )  # fmt: skip
+    out.append([f"jaxbatt solver (vmapped, {args.n_solver} sets)", "", f"{solver_per * 1e6:.0f}", "1x", f"{pybamm_per / solver_per:.1f}x"])
+    out.append([f"PyBaMM IDAKLU 30 shells (sequential, {args.n_pybamm} sets)", "", f"{pybamm_per * 1e6:.0f}", "", "1x"])
+    print(table(out, ["method", "compile [s]", "per curve [us]", "vs jaxbatt solver", "vs PyBaMM"]))
+    print(f"likelihood value+gradient (100 points, one parameter set): {grad_time * 1e6:.0f} us")
+    print("targets: >= 300x PyBaMM per curve (aim 1000x)")
+
+
+if __name__ == "__main__":
+    main()

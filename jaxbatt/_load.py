@@ -1,0 +1,31 @@
+"""`load_surrogate`: the bundled pretrained surrogates, or a user's checkpoint."""
+
+import pathlib
+
+from ._errors import CheckpointError
+
+BUNDLED = {"spm": "spm.eqx"}
+BUNDLED_DIR = pathlib.Path(__file__).parent / "data" / "surrogates"
+
+
+def load_surrogate(name_or_path="spm"):
+    """Load a surrogate: ``"spm"`` for the bundled pretrained SPM surrogate (nrel cell, 2C,
+    t in [0, 1350] s, the whole default parameter box), or the path of a checkpoint written
+    by `jaxbatt train` / `jaxbatt.surrogates.save_surrogate`.
+
+    Raises `CheckpointError` when the file is missing, corrupted or not a surrogate.
+    """
+    from .surrogates import load_surrogate_file  # noqa: PLC0415
+
+    key = str(name_or_path)
+    if key in BUNDLED:
+        path = BUNDLED_DIR / BUNDLED[key]
+        if not path.is_file():
+            raise CheckpointError(f"the bundled {key!r} surrogate is missing from {BUNDLED_DIR}")
+        return load_surrogate_file(path)
+    path = pathlib.Path(key)
+    if not path.exists():
+        raise CheckpointError(
+            f"{key!r} is neither a bundled surrogate ({sorted(BUNDLED)}) nor an existing file"
+        )
+    return load_surrogate_file(path)

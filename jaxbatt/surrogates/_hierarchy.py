@@ -1,0 +1,64 @@
+"""Train a multi-fidelity hierarchy level by level."""
+
+import dataclasses
+import pathlib
+
+import jax
+
+from ._networks import NetworkConfig
+from ._surrogate import SPMSurrogate, add_level, spm_surrogate
+from ._training import TrainConfig, TrainResult, load_surrogate_file, make_data, train
+
+
+def level_path(out, level: int) -> pathlib.Path:
+    """Where level `level` (1-based) of a hierarchy trained to `out` is checkpointed."""
+    out = pathlib.Path(out)
+    return out.with_name(f"{out.stem}.level{level}{out.suffix}")
+
+
+def train_hierarchy(
+    n_levels: int,
+    out,
+    *,
+    network: NetworkConfig = NetworkConfig(),
+    config: TrainConfig = TrainConfig(),
+    upper_config: TrainConfig | None = None,
+    lower_kinetics: str | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    surrogate: SPMSurrogate | None = None,
+) -> TrainResult:
+    """Train level 1 with `config`, then each further level (a frozen lower level plus a
+    scaled correction) with `upper_config` (default: `config`). Each level is checkpointed
+    (`level_path`); with `resume`, finished levels are loaded instead of retrained and an
+    interrupted level continues from its training state. `lower_kinetics` (e.g. ``"linear"``)
+    gives level 1 a lower-fidelity physics; the upper levels use full Butler-Volmer.
+    """
+    upper_config = config if upper_config is None else upper_config
+    keys = jax.random.split(jax.random.key(seed), n_levels)
+    if surrogate is None:
+        surrogate = spm_surrogate(network, key=keys[0], kinetics=lower_kinetics or "butler_volmer")
+    history = []
+    data = make_data(surrogate, config)
+    for level in range(1, n_levels + 1):
+        if level > 1:
+            surrogate = add_level(
+                surrogate, network, key=keys[level - 1],
+                kinetics="butler_volmer" if lower_kinetics else None,
+            )  # fmt: skip
+            if lower_kinetics and level == 2:
+                data = make_data(surrogate, config)
+        cfg = config if level == 1 else dataclasses.replace(upper_config, seed=upper_config.seed + level)
+        path = level_path(out, level) if n_levels > 1 else pathlib.Path(out)
+        if resume and path.exists():
+            surrogate = load_surrogate_file(path)
+            continue
+        result = train(surrogate, cfg, checkpoint=path, resume=resume, progress=progress, data=data)
+        surrogate = result.surrogate
+        history.extend(dict(h, level=level) for h in result.history)
+    if n_levels > 1:
+        from ._training import save_surrogate  # noqa: PLC0415
+
+        save_surrogate(out, surrogate, meta={"levels": n_levels, "history": history})
+    return TrainResult(surrogate=surrogate, history=history)

@@ -1,0 +1,342 @@
+"""Training of the surrogates with Optax: Adam with a schedule, then L-BFGS.
+
+The whole step — collocation sampling, losses, gradient, update — is jitted, and `chunk`
+steps run inside one `lax.scan`, so Python only wakes up to update the progress bar, validate
+and write checkpoints.
+"""
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from .._errors import CheckpointError
+from ._checkpoint import load_checkpoint, read_header, save_checkpoint
+from ._data import SolverData, solver_data, voltage_errors_mV
+from ._losses import LossConfig, loss_terms, total_loss
+from ._surrogate import SPMSurrogate, build_surrogate
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training hyperparameters (JSON-serialisable; stored in checkpoints).
+
+    Attributes:
+        adam_steps: Adam steps; the learning rate holds `learning_rate` for the first half,
+            then decays exponentially to `final_learning_rate`.
+        lbfgs_steps: L-BFGS steps after Adam (`optax.lbfgs`, zoom line search), in rounds
+            of `lbfgs_round` steps; each round restarts L-BFGS on a new fixed collocation batch
+            `lbfgs_batch_factor` times larger than Adam's (resampling between rounds keeps
+            L-BFGS from overfitting one batch).
+        loss: the `LossConfig`.
+        clip_norm: global gradient-norm clip of the Adam steps.
+        n_data_parameters: parameter sets solved by the numerical SPM for the data term
+            (0 with ``loss.n_data = 0``: physics only).
+        n_validation: held-out parameter sets for the validation error in mV.
+        chunk: steps per jitted scan (one progress-bar update).
+        validate_every: steps between validations and checkpoints.
+        seed: the run's seed; equal seeds give identical runs on one machine.
+    """
+
+    adam_steps: int = 2_000
+    lbfgs_steps: int = 3_000
+    learning_rate: float = 1e-3
+    final_learning_rate: float = 1e-4
+    clip_norm: float = 1e3
+    loss: LossConfig = LossConfig()
+    lbfgs_batch_factor: int = 4
+    lbfgs_round: int = 500
+    n_data_parameters: int = 64
+    n_validation: int = 16
+    chunk: int = 250
+    validate_every: int = 2_500
+    seed: int = 0
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["loss"]["weights"] = dict(self.loss.weights)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        loss = dict(d.pop("loss"))
+        loss["weights"] = tuple(loss["weights"].items())
+        return cls(loss=LossConfig(**loss), **d)
+
+
+class TrainResult(eqx.Module):
+    """A trained surrogate and its history (lists of dicts: step, phase, loss terms,
+    validation errors in mV, wall time in s)."""
+
+    surrogate: SPMSurrogate
+    history: list = eqx.field(static=True)
+
+
+def _adam(config: TrainConfig):
+    half = config.adam_steps // 2
+    decay = optax.exponential_decay(
+        config.learning_rate,
+        transition_steps=max(config.adam_steps - half, 1),
+        decay_rate=config.final_learning_rate / config.learning_rate,
+    )
+    schedule = optax.join_schedules([optax.constant_schedule(config.learning_rate), decay], [half])
+    # clipping tames the rare huge gradients of collocation points in the sqrt(t) boundary
+    # layer near t = 0
+    return optax.chain(optax.clip_by_global_norm(config.clip_norm), optax.adam(schedule))
+
+
+def _parameter_samples(space, n, key):
+    return np.asarray(space.from_unit(jax.random.uniform(key, (n, len(space)))))
+
+
+def make_data(surrogate: SPMSurrogate, config: TrainConfig):
+    """(training data or None, validation data) from the numerical solver, seeded by config.
+    Training parameters include the corners of the box; validation ones are random."""
+    k_train, k_val = jax.random.split(jax.random.key(config.seed + 10_000))
+    space = surrogate.space
+    validation = solver_data(surrogate, _parameter_samples(space, config.n_validation, k_val))
+    if config.loss.n_data == 0 or config.n_data_parameters == 0:
+        return None, validation
+    corners = np.array(np.meshgrid(*[[0.0, 1.0]] * len(space))).reshape(len(space), -1).T
+    n_random = max(config.n_data_parameters - len(corners), 0)
+    theta = np.concatenate(
+        [space.from_unit(corners), _parameter_samples(space, n_random, k_train)]
+    )
+    level = surrogate.level_parameters[-1]
+    if level is not None:  # fixed-parameter level: data at that point only
+        theta = np.asarray([level])
+    return solver_data(surrogate, theta), validation
+
+
+def _state_path(path):
+    return pathlib.Path(str(path) + ".state")
+
+
+def save_surrogate(path, surrogate: SPMSurrogate, meta: dict | None = None):
+    """Write a surrogate checkpoint (atomic)."""
+    save_checkpoint(path, surrogate, kind="spm-surrogate", config=surrogate.config(), meta=meta)
+
+
+def load_surrogate_file(path) -> SPMSurrogate:
+    """Load a surrogate written by `save_surrogate`."""
+    header, _ = read_header(path)
+    if header.get("kind") != "spm-surrogate":
+        raise CheckpointError(f"{str(path)!r} holds a {header.get('kind')!r} checkpoint, not a surrogate")
+    try:
+        skeleton = build_surrogate(header["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{str(path)!r}: invalid surrogate configuration ({e})") from e
+    surrogate, _ = load_checkpoint(path, skeleton, kind="spm-surrogate")
+    return surrogate
+
+
+def _loss_of(params, static, data, key, loss_config):
+    terms = loss_terms(eqx.combine(params, static), key, loss_config, data)
+    return total_loss(terms, loss_config), terms
+
+
+def _lbfgs_loss_config(config: TrainConfig):
+    loss = config.loss
+    return dataclasses.replace(
+        loss,
+        n_interior=loss.n_interior * config.lbfgs_batch_factor,
+        n_boundary=loss.n_boundary * config.lbfgs_batch_factor,
+        n_data=loss.n_data * config.lbfgs_batch_factor,
+    )
+
+
+# Module-level jitted steps: the (hashable) configs and the non-trainable part of the model
+# are static arguments, so repeated `train` calls with the same structure reuse compiled code.
+@eqx.filter_jit
+def _adam_chunk(params, opt_state, key, static, data, config: TrainConfig, n: int):
+    adam = _adam(config)
+
+    def body(carry, _):
+        params, opt_state, key = carry
+        key, sub = jax.random.split(key)
+        (loss, terms), grads = jax.value_and_grad(_loss_of, has_aux=True)(
+            params, static, data, sub, config.loss
+        )
+        updates, opt_state = adam.update(grads, opt_state, params)
+        params = eqx.apply_updates(params, updates)
+        return (params, opt_state, key), dict(terms, total=loss)
+
+    (params, opt_state, key), logs = jax.lax.scan(body, (params, opt_state, key), length=n)
+    return params, opt_state, key, jax.tree.map(jnp.mean, logs)
+
+
+@eqx.filter_jit
+def _lbfgs_chunk(params, state, round_index, static, data, config: TrainConfig, n: int):
+    # each round of `lbfgs_round` steps uses its own fixed collocation batch
+    batch_key = jax.random.fold_in(jax.random.key(config.seed + 1), round_index)
+    loss_config = _lbfgs_loss_config(config)
+    lbfgs = optax.lbfgs()
+
+    def value(p):
+        return _loss_of(p, static, data, batch_key, loss_config)[0]
+
+    value_and_grad = optax.value_and_grad_from_state(value)
+
+    def body(carry, _):
+        params, state = carry
+        v, grad = value_and_grad(params, state=state)
+        updates, state = lbfgs.update(grad, state, params, value=v, grad=grad, value_fn=value)
+        return (eqx.apply_updates(params, updates), state), v
+
+    (params, state), values = jax.lax.scan(body, (params, state), length=n)
+    return params, state, {"total": values[-1]}
+
+
+@eqx.filter_jit
+def _validate(params, static, validation):
+    errors = voltage_errors_mV(eqx.combine(params, static), validation)
+    return jnp.mean(errors), jnp.max(errors), jnp.sqrt(jnp.mean((errors * 1e-3) ** 2))
+
+
+def train(
+    surrogate: SPMSurrogate,
+    config: TrainConfig = TrainConfig(),
+    *,
+    checkpoint=None,
+    resume: bool = False,
+    progress: bool = True,
+    data: tuple[SolverData | None, SolverData] | None = None,
+    until: int | None = None,
+) -> TrainResult:
+    """Train the top level of `surrogate` (lower hierarchy levels stay frozen).
+
+    Args:
+        surrogate: an `SPMSurrogate` (fresh, or a hierarchy from `add_level`).
+        config: the `TrainConfig`.
+        checkpoint: path of the final model; the training state is written atomically next
+            to it (``<checkpoint>.state``) every `validate_every` steps.
+        resume: continue from ``<checkpoint>.state`` when it exists.
+        progress: show a progress bar with every loss term and the validation error.
+        data: precomputed (training data, validation data); by default made with the solver.
+        until: stop after this many steps in total (a time-boxed run: the training state is
+            checkpointed there and `resume=True` continues it).
+
+    Returns:
+        `TrainResult` with the trained surrogate (its `error_std` set to the RMS validation
+        voltage error) and the history.
+    """
+    start = time.perf_counter()
+    train_data, validation = make_data(surrogate, config) if data is None else data
+    params, static = eqx.partition(surrogate, surrogate.trainable())
+    opt_state = _adam(config).init(params)
+    key = jax.random.key(config.seed)
+    step, history, elapsed_before = 0, [], 0.0
+
+    if resume and checkpoint is not None and _state_path(checkpoint).exists():
+        header, _ = read_header(_state_path(checkpoint))
+        if header["config"]["model"] != surrogate.config():
+            raise CheckpointError(
+                f"{str(_state_path(checkpoint))!r} was written for a different surrogate"
+            )
+        if header["config"]["train"] != config.to_dict():
+            raise CheckpointError(
+                f"{str(_state_path(checkpoint))!r} was written with different training settings"
+            )
+        lbfgs_state = optax.lbfgs().init(params)
+        skeleton = (params, opt_state, lbfgs_state, jax.random.key_data(key))
+        (params, opt_state, lbfgs_state_loaded, key_data), header = load_checkpoint(
+            _state_path(checkpoint), skeleton, kind="training-state"
+        )
+        key = jax.random.wrap_key_data(key_data)
+        step = header["meta"]["step"]
+        history = header["meta"]["history"]
+        elapsed_before = header["meta"]["elapsed_s"]
+    else:
+        lbfgs_state_loaded = None
+
+    def adam_chunk(params, opt_state, key, n):
+        return _adam_chunk(params, opt_state, key, static, train_data, config, n)
+
+    def lbfgs_chunk(params, state, round_index, n):
+        return _lbfgs_chunk(params, state, round_index, static, train_data, config, n)
+
+    def validate(params):
+        return _validate(params, static, validation)
+
+    lbfgs = optax.lbfgs()
+    lbfgs_state = lbfgs.init(params) if lbfgs_state_loaded is None else lbfgs_state_loaded
+    total_steps = config.adam_steps + config.lbfgs_steps
+    bar = tqdm(total=total_steps, initial=step, disable=not progress, desc="train", unit="step")
+    record = {}
+
+    def checkpoint_state():
+        if checkpoint is None:
+            return
+        meta = {
+            "step": step,
+            "history": history,
+            "elapsed_s": elapsed_before + time.perf_counter() - start,
+        }
+        save_checkpoint(
+            _state_path(checkpoint),
+            (params, opt_state, lbfgs_state, jax.random.key_data(key)),
+            kind="training-state",
+            config={"model": surrogate.config(), "train": config.to_dict()},
+            meta=meta,
+        )
+
+    try:
+        stop_at = total_steps if until is None else min(until, total_steps)
+        while step < stop_at:
+            phase = "adam" if step < config.adam_steps else "lbfgs"
+            end = config.adam_steps if phase == "adam" else total_steps
+            n = min(config.chunk, end - step, config.validate_every - step % config.validate_every)
+            n = min(n, stop_at - step)
+            if phase == "adam":
+                params, opt_state, key, logs = adam_chunk(params, opt_state, key, n)
+            else:
+                done = step - config.adam_steps
+                n = min(n, config.lbfgs_round - done % config.lbfgs_round)
+                if done % config.lbfgs_round == 0:
+                    lbfgs_state = lbfgs.init(params)
+                round_index = jnp.asarray(done // config.lbfgs_round)
+                params, lbfgs_state, logs = lbfgs_chunk(params, lbfgs_state, round_index, n)
+            step += n
+            logs = {k: float(v) for k, v in logs.items()}
+            if not np.isfinite(logs["total"]):
+                raise FloatingPointError(f"training loss became {logs['total']} at step {step}")
+            record = {"step": step, "phase": phase, **logs}
+            if step % config.validate_every == 0 or step in (total_steps, stop_at):
+                mean, worst, _ = (float(x) for x in validate(params))
+                record.update(val_mean_mV=mean, val_max_mV=worst)
+                record["wall_s"] = elapsed_before + time.perf_counter() - start
+                history.append(record)
+                checkpoint_state()
+            bar.set_postfix({k: f"{v:.2e}" for k, v in record.items() if k not in ("step", "phase")})
+            bar.update(n)
+    finally:
+        bar.close()
+
+    mean, worst, rms = (float(x) for x in validate(params))
+    trained = dataclasses.replace(eqx.combine(params, static), error_std=rms)
+    if checkpoint is not None and step == total_steps:
+        wall = elapsed_before + time.perf_counter() - start
+        save_surrogate(
+            checkpoint,
+            trained,
+            meta={
+                "train": config.to_dict(),
+                "validation_mean_mV": mean,
+                "validation_max_mV": worst,
+                "wall_s": wall,
+                "history": history,
+            },
+        )
+    return TrainResult(surrogate=trained, history=history)
+
+
+def history_json(history) -> str:
+    return json.dumps(history, indent=1)

@@ -1,0 +1,23 @@
+"""The notebooks run end to end (with their small settings), so they cannot rot."""
+
+import os
+import pathlib
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = pathlib.Path(__file__).parents[1] / "notebooks"
+
+
+@pytest.mark.parametrize("name", ["surrogate_training.ipynb"])
+def test_notebook_executes(name, monkeypatch):
+    monkeypatch.setenv("JAXBATT_NOTEBOOK_SMALL", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    outputs = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    assert "level 2: mean" in outputs

@@ -1,0 +1,187 @@
+"""The SPM PINN surrogate: hard constraints, hierarchy, training, checkpoints (issue 4)."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxbatt
+from jaxbatt import CheckpointError, ParameterError
+from jaxbatt.physics import initial_potentials
+from jaxbatt.surrogates import (
+    LossConfig,
+    NetworkConfig,
+    TrainConfig,
+    add_level,
+    load_surrogate_file,
+    loss_terms,
+    save_surrogate,
+    solver_data,
+    spm_surrogate,
+    train,
+)
+from jaxbatt.surrogates._losses import total_loss
+
+TINY = NetworkConfig(width=8, depth=2)
+TINY_LOSS = LossConfig(n_interior=32, n_boundary=16, n_data=32)
+TINY_TRAIN = TrainConfig(
+    adam_steps=40, lbfgs_steps=10, lbfgs_round=10, loss=TINY_LOSS, n_data_parameters=4,
+    n_validation=2, chunk=10, validate_every=10, learning_rate=3e-3, final_learning_rate=1e-3,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    s = spm_surrogate(TINY, key=jax.random.key(0))
+    theta = s.space.from_unit(np.array([[0.0, 0.0], [1.0, 1.0], [0.3, 0.6], [0.8, 0.2]]))
+    return solver_data(s, theta[:4], t=np.linspace(0, 1350, 28)), solver_data(s, theta[2:], t=np.linspace(0, 1350, 28))
+
+
+@pytest.mark.parametrize("potentials_from", ["kinetics", "network"])
+@pytest.mark.parametrize("architecture", ["merged", "split"])
+def test_hard_initial_condition_is_exact(potentials_from, architecture):
+    s = spm_surrogate(
+        dataclasses.replace(TINY, architecture=architecture), key=jax.random.key(1),
+        potentials_from=potentials_from,
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    for theta in s.space.from_unit(rng.uniform(size=(4, 2))):
+        for r_hat in (0.0, 0.5, 1.0):
+            c_a, c_c = s.concentrations(0.0, r_hat, theta)
+            assert float(c_a) == pytest.approx(s.cell.anode.initial_concentration, rel=1e-13)
+            assert float(c_c) == pytest.approx(s.cell.cathode.initial_concentration, rel=1e-13)
+        cell = s.space.apply(s.cell, theta)
+        phi0 = initial_potentials(cell, cell.current_density(2.0), "butler_volmer")
+        np.testing.assert_allclose(s.potentials(0.0, theta), phi0, rtol=1e-13)
+
+
+def test_concentrations_stay_within_physical_bounds():
+    s = spm_surrogate(NetworkConfig(width=8, depth=2, init="glorot_normal"), key=jax.random.key(2))
+    # exaggerate the raw outputs so the bounds are really tested
+    s = jax.tree.map(lambda x: 50.0 * x if eqx_is_array(x) else x, s)
+    rng = np.random.default_rng(1)
+    t = rng.uniform(0, 1350, 256)
+    r = rng.uniform(0, 1, 256)
+    theta = s.space.from_unit(rng.uniform(size=(256, 2)))
+    c_a, c_c = jax.vmap(s.concentrations)(t, r, theta)
+    assert np.all((np.asarray(c_a) >= 0) & (np.asarray(c_a) <= s.cell.anode.max_concentration))
+    assert np.all((np.asarray(c_c) >= 0) & (np.asarray(c_c) <= s.cell.cathode.max_concentration))
+    assert float(jnp.std(c_a)) > 100.0  # not trivially constant
+
+
+def eqx_is_array(x):
+    return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.floating)
+
+
+def test_voltage_api_shapes_jit_and_vmap():
+    s = spm_surrogate(TINY, key=jax.random.key(3))
+    t = jnp.linspace(0.0, 1350.0, 7)
+    assert s.voltage(t, {"k_i0": 1.7, "k_Ds": 6.3}).shape == (7,)
+    batch = s.voltage(t, {"k_i0": jnp.array([1.0, 2.0, 3.0]), "k_Ds": jnp.array([1.0, 5.0, 9.0])})
+    assert batch.shape == (3, 7)
+    np.testing.assert_allclose(batch[1], s.voltage(t, {"k_i0": 2.0, "k_Ds": 5.0}), atol=1e-12)
+    jitted = jax.jit(lambda a, b: s.voltage(t, {"k_i0": a, "k_Ds": b}))
+    np.testing.assert_allclose(jitted(2.0, 5.0), batch[1], atol=1e-12)
+    vm = jax.vmap(lambda a: s.voltage(t, {"k_i0": a, "k_Ds": 5.0}))(jnp.array([2.0, 3.0]))
+    assert vm.shape == (2, 7)
+    t2 = jnp.linspace(0.0, 1350.0, 6).reshape(2, 3)
+    assert s.voltage(t2, {"k_i0": 1.0}).shape == (2, 3)
+    with pytest.raises(ParameterError, match="outside its range"):
+        s.voltage(t, {"k_i0": 5.0})
+
+
+def test_hierarchy_equals_lower_level_until_trained():
+    lower = spm_surrogate(TINY, key=jax.random.key(4))
+    upper = add_level(lower, key=jax.random.key(5))
+    assert upper.n_levels == 2
+    t = jnp.linspace(0.0, 1350.0, 9)
+    params = {"k_i0": jnp.array([0.7, 3.0]), "k_Ds": jnp.array([2.0, 9.0])}
+    np.testing.assert_array_equal(upper.voltage(t, params), lower.voltage(t, params))
+    np.testing.assert_array_equal(
+        upper.concentrations(300.0, 0.4, jnp.array([1.0, 2.0])),
+        lower.concentrations(300.0, 0.4, jnp.array([1.0, 2.0])),
+    )
+    # only the top level is trainable
+    spec = upper.trainable()
+    assert not any(jax.tree.leaves(spec.networks[0]))
+    assert any(jax.tree.leaves(spec.networks[1]))
+
+
+def test_loss_terms_are_finite_and_named(tiny_data):
+    s = spm_surrogate(TINY, key=jax.random.key(6), potentials_from="network")
+    terms = loss_terms(s, jax.random.key(0), TINY_LOSS, tiny_data[0])
+    assert set(terms) == {"diffusion", "symmetry", "surface_flux", "kinetics", "data"}
+    assert all(np.isfinite(float(v)) and float(v) >= 0 for v in terms.values())
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_data):
+    s = spm_surrogate(TINY, key=jax.random.key(7))
+    return s, train(s, TINY_TRAIN, progress=False, data=tiny_data)
+
+
+def test_tiny_training_reduces_loss_and_is_reproducible(tiny_run, tiny_data):
+    s, a = tiny_run
+    adam = [h for h in a.history if h["phase"] == "adam"]
+    assert adam[-1]["total"] < 0.5 * adam[0]["total"], adam
+    assert a.history[-1]["phase"] == "lbfgs" and np.isfinite(a.history[-1]["total"])
+    assert a.surrogate.error_std > 0
+    b = train(s, TINY_TRAIN, progress=False, data=tiny_data)
+    t = jnp.linspace(0.0, 1350.0, 5)
+    np.testing.assert_array_equal(a.surrogate.voltage(t, {}), b.surrogate.voltage(t, {}))
+
+
+def test_interrupted_training_resumes_to_the_same_model(tmp_path, tiny_run, tiny_data):
+    s, full = tiny_run
+    path = tmp_path / "model.eqx"
+    train(s, TINY_TRAIN, checkpoint=path, progress=False, data=tiny_data, until=20)
+    assert not path.exists() and (tmp_path / "model.eqx.state").exists()
+    resumed = train(s, TINY_TRAIN, checkpoint=path, resume=True, progress=False, data=tiny_data)
+    t = jnp.linspace(0.0, 1350.0, 5)
+    np.testing.assert_array_equal(resumed.surrogate.voltage(t, {}), full.surrogate.voltage(t, {}))
+    assert path.exists()
+    assert jaxbatt.load_surrogate(path).error_std == pytest.approx(resumed.surrogate.error_std)
+    other = dataclasses.replace(TINY_TRAIN, learning_rate=1e-2)
+    with pytest.raises(CheckpointError, match="different training settings"):
+        train(s, other, checkpoint=path, resume=True, progress=False, data=tiny_data)
+
+
+def test_checkpoint_round_trip_and_clear_errors(tmp_path):
+    s = add_level(spm_surrogate(TINY, key=jax.random.key(9)), key=jax.random.key(10))
+    s = jax.tree.map(lambda x: x + 0.01 if eqx_is_array(x) else x, s)
+    path = tmp_path / "s.eqx"
+    save_surrogate(path, s)
+    loaded = jaxbatt.load_surrogate(path)
+    t = jnp.linspace(0.0, 1350.0, 5)
+    np.testing.assert_array_equal(loaded.voltage(t, {"k_i0": 2.0}), s.voltage(t, {"k_i0": 2.0}))
+    assert loaded.n_levels == 2 and not list(tmp_path.glob(".*tmp"))
+
+    raw = path.read_bytes()
+    corrupted = tmp_path / "corrupted.eqx"
+    corrupted.write_bytes(raw[:-10] + bytes(10))
+    with pytest.raises(CheckpointError, match="corrupted"):
+        jaxbatt.load_surrogate(corrupted)
+    garbage = tmp_path / "garbage.eqx"
+    garbage.write_bytes(b"\x00\x01 not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a jaxbatt checkpoint"):
+        jaxbatt.load_surrogate(garbage)
+    # a header that promises another architecture than the payload holds
+    header, _, payload = raw.partition(b"\n")
+    mismatched = tmp_path / "mismatched.eqx"
+    mismatched.write_bytes(header.replace(b'"width": 8', b'"width": 9') + b"\n" + payload)
+    with pytest.raises(CheckpointError, match="does not match"):
+        jaxbatt.load_surrogate(mismatched)
+    with pytest.raises(CheckpointError, match="neither a bundled surrogate"):
+        jaxbatt.load_surrogate(tmp_path / "missing.eqx")
+
+
+def test_bundled_surrogate_is_within_2_mV_of_the_solver():
+    surrogate = jaxbatt.load_surrogate("spm")
+    assert surrogate.space.names == ("k_i0", "k_Ds") and surrogate.error_std > 0
+    t = np.linspace(0.0, 1350.0, 55)
+    points = {"k_i0": np.array([0.5, 2.0, 4.0, 1.2]), "k_Ds": np.array([1.0, 2.0, 10.0, 7.5])}
+    exact = np.asarray(jaxbatt.simulate("spm", points, t=t).voltage)
+    approx = np.asarray(surrogate.voltage(t, points))
+    assert np.max(np.abs(approx - exact)) < 2e-3
