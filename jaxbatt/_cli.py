@@ -88,6 +88,14 @@ def _train(args):
     )
 
 
+def _calibrate(args):
+    from .inference._command import run_calibrate_command  # noqa: PLC0415
+
+    if args.sigma is not None:
+        args.sigma = args.sigma * 1e-3  # the command line takes mV
+    run_calibrate_command(args)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="jaxbatt", description="Differentiable Li-ion battery physics and calibration."
@@ -123,6 +131,26 @@ def build_parser():
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run")
     tr.set_defaults(func=_train)
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="Bayesian calibration of degradation parameters from discharge curves",
+        description="Infer degradation parameters (and the noise level) from CSV curves with "
+        "header time_s,voltage_V (s, V). With no file, calibrates the bundled example.",
+    )
+    cal.add_argument("data", nargs="*", help="CSV files (time_s,voltage_V); none: bundled example")
+    cal.add_argument("--model", default="spm", help="spm (default)")
+    cal.add_argument("--out", default="calibration", help="output folder (default ./calibration)")
+    cal.add_argument("--likelihood", default="surrogate", help="surrogate (default) or solver")
+    cal.add_argument("--num-chains", type=int, default=4)
+    cal.add_argument("--num-warmup", type=int, default=500)
+    cal.add_argument("--num-samples", type=int, default=500)
+    cal.add_argument("--seed", type=int, default=0)
+    cal.add_argument("--sigma", type=float, default=None, help="fix the noise level [mV]")
+    cal.add_argument("--c-rate", type=float, default=None, help="C-rate of the data")
+    cal.add_argument("--hierarchical", action="store_true", help="population prior over curves")
+    cal.add_argument("--no-plots", action="store_true")
+    cal.set_defaults(func=_calibrate)
     return parser
 
 

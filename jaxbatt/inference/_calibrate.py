@@ -1,0 +1,661 @@
+"""`calibrate`: Bayesian calibration of degradation parameters from voltage curves (NUTS)."""
+
+import dataclasses
+import datetime
+import functools
+import json
+import os
+import time
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
+from numpyro.infer import init_to_median, init_to_uniform
+
+from .._errors import InputError
+from .._validation import check_c_rate, check_model, check_times
+from .._voltage_model import AbstractVoltageModel
+from ._data import VOLTAGE_RANGE, Curve, as_curves
+from ._model import calibration_model, check_priors, pad_curves
+from ._sampler import CHAIN_METHODS, chain_runner
+from ._solver_model import SolverVoltageModel
+
+LIKELIHOODS = ("surrogate", "solver")
+# Measured on the 2-core CPU this was developed on (benchmarks/bench_calibration.py --runs
+# chain-methods; figures in benchmarks/RESULTS.md): 4 chains run faster one after another than
+# vmapped in lockstep, where every chain waits for the longest NUTS trajectory, and the
+# vectorized program takes longer to compile.
+DEFAULT_CHAIN_METHOD = "sequential"
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's diagnostics (R-hat, effective sample size, divergences) look poor."""
+
+
+@functools.lru_cache(maxsize=4)
+def _load_surrogate(model: str) -> AbstractVoltageModel:
+    # Cached: one model object per name keeps the compiled sampler reusable across calls.
+    try:
+        from .. import load_surrogate  # noqa: PLC0415  (the surrogate package is optional)
+    except ImportError as e:
+        raise InputError(
+            f"likelihood='surrogate' needs a trained {model.upper()} surrogate, but this "
+            "jaxbatt has none (jaxbatt.load_surrogate is not available). Use "
+            "likelihood='solver' for the exact numerical likelihood, or pass "
+            "voltage_model=... (any jaxbatt AbstractVoltageModel)."
+        ) from e
+    return load_surrogate(model)
+
+
+@functools.lru_cache(maxsize=4)
+def _solver_model(model: str, c_rate: float) -> SolverVoltageModel:
+    return SolverVoltageModel(model, c_rate=c_rate)
+
+
+def resolve_voltage_model(model, likelihood, voltage_model, c_rate) -> AbstractVoltageModel:
+    """The voltage model a calibration uses: `voltage_model` if given, else the surrogate of
+    `model` (``likelihood="surrogate"``) or its numerical solver (``"solver"``) at `c_rate`.
+
+    The surrogate and solver models are made once per name (and C-rate) and kept, so that
+    repeated calibrations reuse their compiled sampler."""
+    check_model(model)
+    if likelihood not in LIKELIHOODS:
+        raise InputError(f"unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
+    if c_rate is not None:
+        c_rate = check_c_rate(c_rate)
+    if voltage_model is None:
+        if likelihood == "solver":
+            voltage_model = _solver_model(model, 2.0 if c_rate is None else c_rate)
+        else:
+            voltage_model = _load_surrogate(model)
+    if not isinstance(voltage_model, AbstractVoltageModel):
+        raise InputError(
+            "voltage_model must be a jaxbatt AbstractVoltageModel (a surrogate or "
+            f"SolverVoltageModel), got {type(voltage_model).__name__}"
+        )
+    if c_rate is not None and not np.isclose(c_rate, voltage_model.c_rate):
+        raise InputError(
+            f"the data are at {c_rate:g}C but the voltage model {voltage_model.name!r} "
+            f"describes {voltage_model.c_rate:g}C"
+        )
+    return voltage_model
+
+
+def _init_strategy(site=None):
+    """Chains start at scattered points of the parameter box (unit coordinates in about
+    [0.18, 0.82]) and at the prior median of sigma (a huge initial sigma flattens the
+    likelihood and slows warm-up)."""
+    if site is None:
+        return functools.partial(_init_strategy)  # numpyro expects a partial
+    if site["type"] == "sample" and site["name"] == "sigma":
+        return init_to_median(site)
+    return init_to_uniform(site, radius=1.5)
+
+
+_INIT_STRATEGY = _init_strategy()
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def calibrate(
+    t,
+    v=None,
+    model: str = "spm",
+    num_chains: int = 4,
+    num_warmup: int = 500,
+    num_samples: int = 500,
+    seed: int = 0,
+    likelihood: str = "surrogate",
+    sigma: float | None = None,
+    sigma_prior_mV: float = 5.0,
+    priors: dict | None = None,
+    surrogate_error: bool = True,
+    voltage_model: AbstractVoltageModel | None = None,
+    progress_bar: bool = True,
+    *,
+    c_rate: float | None = None,
+    hierarchical: bool = False,
+    chain_method: str | None = None,
+    target_accept: float = 0.9,
+    max_tree_depth: int = 10,
+    voltage_range: tuple[float, float] = VOLTAGE_RANGE,
+    max_r_hat: float = 1.01,
+    min_ess: float | None = None,
+) -> "CalibrationResult":
+    """Posterior of the degradation parameters given measured discharge curves (NUTS).
+
+    Model: each curve's parameters have a uniform prior over the parameter space's box (or
+    the user's `priors`), sampled in the unit box; the voltages are Gaussian around the voltage
+    model's curve with standard deviation sqrt(sigma^2 + error_std^2), where sigma [V] is
+    inferred with a HalfNormal(`sigma_prior_mV`) prior unless fixed, and error_std is the
+    voltage model's own error (a surrogate's stored validation error; 0 for the solver) when
+    `surrogate_error` is True. See `jaxbatt.inference.calibration_model`.
+
+    Several curves (a fleet of cells, or cycles of one cell) are fitted in one compiled
+    program with the likelihood vmapped over curves; each curve has its own parameters and
+    sigma, independent by default or tied by a logit-normal population prior
+    (``hierarchical=True``).
+
+    Args:
+        t, v: the data. One curve: ``t (T,)`` [s], ``v (T,)`` [V]. Several: ``t (T,)`` with
+            ``v (C, T)``; ``t (C, T)`` with ``v (C, T)``; lists ``[t_0, ...]`` and
+            ``[v_0, ...]`` (lengths may differ); or a list of ``(t_i, v_i)`` pairs with
+            ``v=None``. Times must be strictly increasing within [0, model t_max].
+        model: ``"spm"`` (``"p2d"`` once its surrogate exists).
+        num_chains: independent NUTS chains (default 4).
+        num_warmup, num_samples: warm-up (adaptation) and kept iterations per chain.
+        seed: seed of the sampler's PRNG key.
+        likelihood: ``"surrogate"`` (the trained PINN via `jaxbatt.load_surrogate`) or
+            ``"solver"`` (the exact numerical solver, slower); ignored when `voltage_model`
+            is given.
+        sigma: fixed measurement noise standard deviation [V]; None (default) infers it.
+        sigma_prior_mV: scale of the HalfNormal prior on sigma [mV] (default 5 mV).
+        priors: optional mapping parameter name -> numpyro distribution over its physical
+            value, replacing the uniform prior; its support must lie inside the bounds.
+        surrogate_error: add the voltage model's `error_std` to the noise variance.
+        voltage_model: any `AbstractVoltageModel` (overrides `model` and `likelihood`).
+        progress_bar: show NumPyro's progress bar.
+        c_rate: C-rate of the data; checked against the voltage model's (the solver
+            likelihood is built at it; default 2C).
+        hierarchical: population prior over the curves (needs at least 2 curves).
+        chain_method: ``"sequential"``, ``"vectorized"`` or ``"parallel"`` (one chain per
+            device); default parallel when there are enough devices, else sequential (faster
+            than vectorized on a 2-core CPU, see benchmarks/RESULTS.md).
+        target_accept: NUTS target acceptance probability (default 0.9).
+        max_tree_depth: NUTS maximum tree depth.
+        voltage_range: physical voltage bounds [V] for the input check.
+        max_r_hat, min_ess: thresholds of the convergence warning (default 1.01, and an
+            effective sample size of 100 per chain).
+
+    Returns:
+        A `CalibrationResult`.
+
+    Raises:
+        InputError: bad data (naming the index or value), unknown model or likelihood, no
+            surrogate available, invalid priors or settings.
+
+    Warns:
+        ConvergenceWarning: when R-hat exceeds `max_r_hat`, an effective sample size is
+            below `min_ess`, or there were divergent transitions after warm-up.
+
+    Example:
+        >>> import jaxbatt
+        >>> from jaxbatt.inference import load_example
+        >>> ex = load_example()
+        >>> result = jaxbatt.calibrate(ex.t, ex.v, likelihood="solver")  # doctest: +SKIP
+        >>> result.summary["k_Ds"]["mean"]  # doctest: +SKIP
+    """
+    custom_model = voltage_model is not None
+    voltage_model = resolve_voltage_model(model, likelihood, voltage_model, c_rate)
+    if custom_model:
+        likelihood = "custom"
+    curves, is_fleet = as_curves(t, v, t_max=voltage_model.t_max, voltage_range=voltage_range)
+    num_chains = _positive_int(num_chains, "num_chains")
+    num_warmup = _positive_int(num_warmup, "num_warmup")
+    num_samples = _positive_int(num_samples, "num_samples")
+    priors = check_priors(priors, voltage_model.space)
+    if sigma is not None:
+        sigma = float(sigma)
+        if not (np.isfinite(sigma) and sigma > 0):
+            raise InputError(f"sigma must be a positive noise standard deviation in V, got {sigma}")
+        if sigma > 0.1:
+            raise InputError(f"sigma = {sigma:g} V is implausibly large; sigma is in V, not mV")
+    sigma_prior_mV = float(sigma_prior_mV)
+    if not (np.isfinite(sigma_prior_mV) and sigma_prior_mV > 0):
+        raise InputError(f"sigma_prior_mV must be positive (mV), got {sigma_prior_mV}")
+    if hierarchical and len(curves) < 2:
+        raise InputError("hierarchical=True needs at least 2 curves")
+    if hierarchical and len(priors) == len(voltage_model.space):
+        raise InputError("hierarchical=True has nothing to pool: every parameter has a user prior")
+    if not 0 < target_accept < 1:
+        raise InputError(f"target_accept must be in (0, 1), got {target_accept}")
+    if chain_method is None:
+        enough = num_chains > 1 and jax.local_device_count() >= num_chains
+        chain_method = "parallel" if enough else DEFAULT_CHAIN_METHOD
+    if chain_method not in CHAIN_METHODS:
+        raise InputError(f"unknown chain_method {chain_method!r}; choose one of {CHAIN_METHODS}")
+    if num_chains == 1:
+        chain_method = "sequential"
+    min_ess = 100.0 * num_chains if min_ess is None else float(min_ess)
+
+    t_pad, v_pad, mask = pad_curves(curves)
+    options = dict(
+        voltage_model=voltage_model,
+        priors=priors,
+        sigma=sigma,
+        sigma_prior_std=sigma_prior_mV * 1e-3,
+        surrogate_error=bool(surrogate_error),
+        hierarchical=bool(hierarchical),
+    )
+    total = num_chains * (num_warmup + num_samples)
+    settings = dict(
+        num_chains=num_chains,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        chain_method=chain_method,
+        target_accept=float(target_accept),
+        max_tree_depth=int(max_tree_depth),
+        init_strategy=_INIT_STRATEGY,
+        progress_every=max(1, total // (100 * num_chains)) if progress_bar else 0,
+    )
+    cache_key = (
+        *(options[k] for k in ("voltage_model", "sigma", "sigma_prior_std")),
+        options["surrogate_error"],
+        options["hierarchical"],
+        tuple(sorted(priors.items(), key=lambda item: item[0])),
+        *(settings[k] for k in sorted(settings) if k != "init_strategy"),
+    )
+    runner = chain_runner(
+        functools.partial(calibration_model, **options), cache_key=cache_key, **settings
+    )
+    start = time.perf_counter()
+    raw, diverging, num_steps = runner(
+        seed, jnp.asarray(t_pad), jnp.asarray(v_pad), jnp.asarray(mask), progress_bar=progress_bar
+    )
+    wall_time = time.perf_counter() - start
+
+    keep = [p.name for p in voltage_model.space.parameters]
+    if sigma is None:
+        keep.append("sigma")
+    if hierarchical:
+        keep += [
+            f"{p.name}_{suffix}"
+            for p in voltage_model.space.parameters
+            if p.name not in priors
+            for suffix in ("pop_median", "pop_scale")
+        ]
+    samples_by_chain = {}
+    for name in keep:
+        x = np.asarray(raw[name])
+        if not is_fleet and x.ndim == 3:
+            x = x[..., 0]  # one curve: drop the curve axis
+        samples_by_chain[name] = x
+    settings = dict(
+        model=model,
+        likelihood=likelihood,
+        voltage_model=voltage_model.name,
+        num_chains=num_chains,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        seed=seed,
+        chain_method=chain_method,
+        target_accept=target_accept,
+        max_tree_depth=max_tree_depth,
+        sigma_fixed_V=sigma,
+        sigma_prior_mV=sigma_prior_mV,
+        surrogate_error=bool(surrogate_error),
+        hierarchical=bool(hierarchical),
+        priors={name: repr(prior) for name, prior in priors.items()},
+        c_rate=float(voltage_model.c_rate),
+        max_r_hat=max_r_hat,
+        min_ess=min_ess,
+    )
+    result = CalibrationResult(
+        samples_by_chain=samples_by_chain,
+        diverging=diverging,
+        num_steps=num_steps,
+        voltage_model=voltage_model,
+        curves=tuple(curves),
+        is_fleet=is_fleet,
+        settings=settings,
+        wall_time_s=wall_time,
+    )
+    problems = result.convergence_problems()
+    if problems:
+        warnings.warn(
+            "calibration may not have converged: " + "; ".join(problems) + ". Run more "
+            "warm-up and samples or more chains, check the data and the C-rate, or fix "
+            "sigma if the noise level is known.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return result
+
+
+MIN_DRAWS_FOR_DIAGNOSTICS = 4  # split R-hat needs at least 4 draws per chain
+
+
+def _diagnostic(fn, x):
+    """`fn` (split R-hat or ESS) of draws x (chains, draws, ...), NaN when too few draws."""
+    if x.shape[1] < MIN_DRAWS_FOR_DIAGNOSTICS:
+        return np.full(x.shape[2:], np.nan)
+    return np.asarray(fn(x))
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictiveBand:
+    """Posterior-predictive voltage band of one curve.
+
+    Attributes:
+        t: times [s], shape (T,).
+        mean, median, lower, upper: voltage [V], shape (T,); lower/upper are the
+            ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles over posterior draws.
+        level: the band's probability (e.g. 0.9).
+        noise: whether the band includes measurement noise (a band for new data) or only
+            parameter uncertainty (a band for the model curve).
+        draws: voltages of the individual posterior draws [V], shape (D, T).
+    """
+
+    t: np.ndarray
+    mean: np.ndarray
+    median: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    level: float
+    noise: bool
+    draws: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CalibrationResult:
+    """The posterior of a calibration, its diagnostics, and exports.
+
+    Attributes:
+        samples_by_chain: name -> array (chains, draws) for one curve, (chains, draws, C) for
+            several; names are the degradation parameters, ``sigma`` [V] (unless fixed) and,
+            with a hierarchical prior, ``<name>_pop_median`` (physical units) and
+            ``<name>_pop_scale`` (logit scale).
+        diverging: (chains, draws) booleans: divergent transitions after warm-up.
+        num_steps: (chains, draws) leapfrog steps per NUTS iteration.
+        voltage_model: the `AbstractVoltageModel` used.
+        curves: the checked data, one `Curve` per curve.
+        is_fleet: whether several curves were given (sites carry a curve axis).
+        settings: the sampler settings and model options.
+        wall_time_s: wall time of compilation and sampling [s].
+    """
+
+    samples_by_chain: dict
+    diverging: np.ndarray
+    num_steps: np.ndarray
+    voltage_model: AbstractVoltageModel
+    curves: tuple[Curve, ...]
+    is_fleet: bool
+    settings: dict
+    wall_time_s: float
+
+    @property
+    def space(self):
+        return self.voltage_model.space
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return self.space.names
+
+    @property
+    def num_curves(self) -> int:
+        return len(self.curves)
+
+    @functools.cached_property
+    def samples(self) -> dict:
+        """name -> array (chains * draws,) or (chains * draws, C): chains concatenated."""
+        return {k: x.reshape((-1,) + x.shape[2:]) for k, x in self.samples_by_chain.items()}
+
+    @functools.cached_property
+    def summary(self) -> dict:
+        """name -> {"mean", "std", "q05", "median", "q95", "r_hat", "ess"}: floats for one
+        curve, arrays (C,) for several. Quantiles are over all chains; R-hat is the split
+        Gelman-Rubin statistic and ess the effective sample size (numpyro.diagnostics)."""
+        out = {}
+        for name, x in self.samples_by_chain.items():
+            flat = x.reshape((-1,) + x.shape[2:])
+            q05, q50, q95 = np.quantile(flat, QUANTILES, axis=0)
+            stats = {
+                "mean": flat.mean(axis=0),
+                "std": flat.std(axis=0, ddof=1),
+                "q05": q05,
+                "median": q50,
+                "q95": q95,
+                "r_hat": _diagnostic(split_gelman_rubin, x),
+                "ess": _diagnostic(effective_sample_size, x),
+            }
+            out[name] = {k: float(s) if np.ndim(s) == 0 else s for k, s in stats.items()}
+        return out
+
+    @property
+    def num_divergences(self) -> int:
+        """Divergent transitions after warm-up, all chains."""
+        return int(self.diverging.sum())
+
+    def convergence_problems(self) -> list[str]:
+        """Messages for each diagnostic beyond its threshold (empty when all look fine)."""
+        problems = []
+        max_r_hat, min_ess = self.settings["max_r_hat"], self.settings["min_ess"]
+        if self.settings["num_samples"] < MIN_DRAWS_FOR_DIAGNOSTICS:
+            problems.append(
+                f"{self.settings['num_samples']} samples per chain are too few to compute "
+                "R-hat and the effective sample size"
+            )
+        for name, stats in self.summary.items():
+            r_hat, ess = np.atleast_1d(stats["r_hat"]), np.atleast_1d(stats["ess"])
+            if np.all(np.isnan(r_hat)):
+                continue
+            worst = int(np.argmax(np.where(np.isnan(r_hat), np.inf, r_hat)))
+            if not r_hat[worst] <= max_r_hat:
+                label = self._site_label(name, worst)
+                problems.append(f"R-hat of {label} is {r_hat[worst]:.3f} (> {max_r_hat})")
+            worst = int(np.argmin(np.where(np.isnan(ess), -np.inf, ess)))
+            if not ess[worst] >= min_ess:
+                label = self._site_label(name, worst)
+                problems.append(
+                    f"effective sample size of {label} is {ess[worst]:.0f} (< {min_ess:.0f})"
+                )
+        if self.num_divergences:
+            total = self.diverging.size
+            problems.append(f"{self.num_divergences} of {total} transitions diverged after warm-up")
+        return problems
+
+    def _site_label(self, name, k):
+        per_curve = self.is_fleet and np.ndim(self.summary[name]["mean"])
+        return f"{name}[curve {k}]" if per_curve else name
+
+    def _curve(self, curve):
+        if not isinstance(curve, (int, np.integer)) or not 0 <= curve < self.num_curves:
+            raise InputError(f"curve must be an index in [0, {self.num_curves - 1}], got {curve!r}")
+        return int(curve)
+
+    def curve_samples(self, curve: int = 0) -> dict:
+        """name -> flattened samples of one curve (population sites are shared)."""
+        curve = self._curve(curve)
+        return {
+            k: (x[:, curve] if self.is_fleet and x.ndim == 2 else x)
+            for k, x in self.samples.items()
+        }
+
+    def theta_samples(self, curve: int = 0) -> np.ndarray:
+        """Parameter vectors of one curve's posterior draws, shape (chains * draws, P),
+        ordered as the parameter space."""
+        s = self.curve_samples(curve)
+        return np.stack([s[name] for name in self.parameter_names], axis=-1)
+
+    def sigma_samples(self, curve: int = 0) -> np.ndarray:
+        """Noise standard deviation [V] of each draw (the fixed value when sigma was fixed)."""
+        s = self.curve_samples(curve)
+        if "sigma" in s:
+            return s["sigma"]
+        return np.full(self.theta_samples(curve).shape[0], self.settings["sigma_fixed_V"])
+
+    def predictive(
+        self,
+        t=None,
+        *,
+        curve: int = 0,
+        num_draws: int = 200,
+        level: float = 0.9,
+        noise: bool = True,
+        seed: int = 0,
+    ) -> PredictiveBand:
+        """Posterior-predictive voltage band of curve `curve` at times `t` [s].
+
+        Evaluates the voltage model at `num_draws` posterior draws (evenly thinned over all
+        chains); with ``noise=True`` each draw also gets Gaussian noise of its sigma
+        (combined with the model's error_std when the calibration counted it), so the band
+        is where new measurements should fall; with ``noise=False`` it is the band of the
+        model curve. `t` defaults to the curve's data times.
+        """
+        curve = self._curve(curve)
+        t = self.curves[curve].t if t is None else check_times(t)
+        if t[-1] > self.voltage_model.t_max:
+            raise InputError(
+                f"t reaches {t[-1]:g} s, beyond the model's window "
+                f"[0, {self.voltage_model.t_max:g}] s"
+            )
+        if not 0 < level < 1:
+            raise InputError(f"level must be in (0, 1), got {level}")
+        theta = self.theta_samples(curve)
+        sigma = self.sigma_samples(curve)
+        count = min(num_draws, theta.shape[0])
+        index = np.unique(np.linspace(0, theta.shape[0] - 1, count).astype(int))
+        voltages = np.asarray(
+            _voltages_at(self.voltage_model, jnp.asarray(theta[index]), jnp.asarray(t))
+        )
+        if noise:
+            scale = sigma[index]
+            if self.settings["surrogate_error"]:
+                scale = np.sqrt(scale**2 + float(self.voltage_model.error_std) ** 2)
+            rng = np.random.default_rng(seed)
+            voltages = voltages + scale[:, None] * rng.standard_normal(voltages.shape)
+        probabilities = [(1 - level) / 2, 0.5, (1 + level) / 2]
+        lower, median, upper = np.quantile(voltages, probabilities, axis=0)
+        return PredictiveBand(
+            t=np.asarray(t), mean=voltages.mean(axis=0), median=median, lower=lower,
+            upper=upper, level=level, noise=noise, draws=voltages,
+        )  # fmt: skip
+
+    def table(self) -> str:
+        """The summary as a text table (sigma shown in mV)."""
+        s = self.settings
+        n_points = sum(c.t.size for c in self.curves)
+        lines = [
+            f"Calibration of {self.num_curves} curve{'s' * (self.num_curves > 1)} "
+            f"({n_points} points) with {self.voltage_model.name} at {s['c_rate']:g}C: NUTS, "
+            f"{s['num_chains']} chain{'s' * (s['num_chains'] > 1)} x ({s['num_warmup']} warm-up"
+            f" + {s['num_samples']} samples), {s['chain_method']}, {self.wall_time_s:.1f} s",
+        ]
+        columns = ("mean", "std", "q05", "median", "q95")
+        header = f"{'name':<18}" + "".join(f"{c:>10}" for c in columns) + f"{'r_hat':>8}{'ess':>8}"
+        lines += [header, "-" * len(header)]
+        for name, stats in self.summary.items():
+            scale, label = (1e3, f"{name} [mV]") if name == "sigma" else (1.0, name)
+            count = np.size(stats["mean"])
+            for k in range(count):
+                row = {key: np.atleast_1d(val)[k] for key, val in stats.items()}
+                shared = name.endswith(("_pop_median", "_pop_scale"))
+                tag = f"{label}[{k}]" if count > 1 or (self.is_fleet and not shared) else label
+                lines.append(
+                    f"{tag:<18}"
+                    + "".join(f"{row[key] * scale:>10.4g}" for key in columns)
+                    + f"{row['r_hat']:>8.3f}{row['ess']:>8.0f}"
+                )
+        if s["sigma_fixed_V"] is not None:
+            lines.append(f"sigma fixed at {s['sigma_fixed_V'] * 1e3:g} mV")
+        if s["surrogate_error"] and float(self.voltage_model.error_std) > 0:
+            error_mV = float(self.voltage_model.error_std) * 1e3
+            lines.append(f"model error std {error_mV:.3g} mV added to the noise")
+        steps = self.num_steps.mean()
+        lines.append(
+            f"divergences: {self.num_divergences}; mean leapfrog steps per iteration: {steps:.1f}"
+        )
+        problems = self.convergence_problems()
+        verdict = "; ".join(problems) if problems else "R-hat, ESS and divergences look fine"
+        lines.append("diagnostics: " + verdict)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary: settings, parameter bounds, summary statistics, diagnostics."""
+        from .. import __version__  # noqa: PLC0415
+
+        def plain(x):
+            return x.tolist() if isinstance(x, np.ndarray) else x
+
+        return {
+            "jaxbatt_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "voltage_model": self.voltage_model.name,
+            "model_error_std_V": float(self.voltage_model.error_std),
+            "settings": self.settings,
+            "parameters": {
+                p.name: {"lower": p.lower, "upper": p.upper, "description": p.description}
+                for p in self.space.parameters
+            },
+            "data": [
+                {"label": c.label, "num_points": int(c.t.size), "t_first_s": float(c.t[0]),
+                 "t_last_s": float(c.t[-1])}
+                for c in self.curves
+            ],  # fmt: skip
+            "summary": {
+                name: {k: plain(v) for k, v in stats.items()}
+                for name, stats in self.summary.items()
+            },
+            "units": {"sigma": "V", "parameters": "dimensionless scalings"},
+            "diagnostics": {
+                "divergences": int(self.num_divergences),
+                "divergences_per_chain": self.diverging.sum(axis=1).tolist(),
+                "mean_leapfrog_steps": float(self.num_steps.mean()),
+                "problems": self.convergence_problems(),
+            },
+            "wall_time_s": self.wall_time_s,
+        }
+
+    def to_json(self, path) -> str:
+        """Write `to_dict()` as JSON to `path`; returns the path."""
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2)
+        return os.fspath(path)
+
+    def save_samples(self, path) -> str:
+        """Write the samples to a NumPy ``.npz``: one array (chains, draws[, C]) per site,
+        plus ``diverging`` and ``num_steps`` (chains, draws). ArviZ reads it with
+        ``az.from_dict(posterior={k: v for k, v in np.load(path).items() if k in names})``."""
+        np.savez_compressed(
+            path, **self.samples_by_chain, diverging=self.diverging, num_steps=self.num_steps
+        )
+        return os.fspath(path)
+
+    def save(self, out_dir, *, plots: bool = True, truth: dict | None = None) -> dict:
+        """Write ``summary.json``, ``summary.txt``, ``samples.npz`` and (with `plots`)
+        ``pairs.png`` (whole prior box), ``pairs_zoom.png``, ``traces.png`` (per curve, with a
+        ``_curve<k>`` suffix for several curves, the first 20) and ``predictive.png`` into
+        `out_dir` (created if needed). `truth` (name -> value, or one mapping per curve;
+        ``"sigma_mV"`` marks sigma) is drawn on the plots. Returns file name -> path."""
+        from . import _plots  # noqa: PLC0415  (matplotlib only when plotting)
+
+        os.makedirs(out_dir, exist_ok=True)
+        paths = {
+            "summary.json": self.to_json(os.path.join(out_dir, "summary.json")),
+            "samples.npz": self.save_samples(os.path.join(out_dir, "samples.npz")),
+        }
+        text = os.path.join(out_dir, "summary.txt")
+        with open(text, "w", encoding="utf-8") as f:
+            f.write(self.table() + "\n")
+        paths["summary.txt"] = text
+        if plots:
+            figures = {"predictive.png": _plots.plot_predictive(self, truth=truth)}
+            for k in range(min(self.num_curves, 20)):
+                tag = f"_curve{k}" if self.is_fleet else ""
+                figures[f"pairs{tag}.png"] = _plots.plot_pairs(self, curve=k, truth=truth)
+                figures[f"pairs_zoom{tag}.png"] = _plots.plot_pairs(
+                    self, curve=k, truth=truth, extent="posterior"
+                )
+                figures[f"traces{tag}.png"] = _plots.plot_traces(self, curve=k, truth=truth)
+            for name, fig in figures.items():
+                paths[name] = os.path.join(out_dir, name)
+                fig.savefig(paths[name], dpi=110)
+        return paths
+
+
+@eqx.filter_jit
+def _voltages_at(voltage_model, theta, t):
+    """Voltages (D, T) [V] of parameter vectors theta (D, P) at times t (T,), in batches of
+    64 draws (bounded memory for solver models)."""
+    return jax.lax.map(lambda th: voltage_model.voltage_vector(th, t), theta, batch_size=64)

@@ -1,0 +1,53 @@
+"""``jaxbatt calibrate``: the command-line calibration (the parser lives in `jaxbatt._cli`)."""
+
+import os
+
+from ._calibrate import calibrate, resolve_voltage_model
+from ._data import load_curve_csv, load_example
+
+
+def run_calibrate_command(args) -> dict:
+    """Calibrate the CSV curves in ``args.data`` (the bundled example when there are none),
+    print the summary table, and write summary, samples and plots into ``args.out``.
+
+    `args` carries the parsed options: data (list of paths), model, likelihood, num_chains,
+    num_warmup, num_samples, seed, sigma [V or None], c_rate [or None], hierarchical, out,
+    no_plots. Returns the written files, name -> path.
+    """
+    voltage_model = resolve_voltage_model(args.model, args.likelihood, None, args.c_rate)
+    truth = None
+    if args.data:
+        curves = [load_curve_csv(path, t_max=voltage_model.t_max) for path in args.data]
+        names = ", ".join(os.path.basename(p) for p in args.data)
+        print(f"calibrating {names} ({sum(c.t.size for c in curves)} points)")
+    else:
+        example = load_example()
+        curves = [load_curve_csv(example.path, t_max=voltage_model.t_max)]
+        truth = dict(example.truth, sigma_mV=example.noise_std * 1e3)
+        print(
+            f"no data given: calibrating the bundled example {os.path.basename(example.path)} "
+            f"(numerical SPM at {example.c_rate:g}C, truth "
+            + ", ".join(f"{k} = {v:g}" for k, v in example.truth.items())
+            + f", noise {example.noise_std * 1e3:g} mV)"
+        )
+    if len(curves) == 1:
+        t, v = curves[0].t, curves[0].v
+    else:
+        t, v = [c.t for c in curves], [c.v for c in curves]
+    print(f"likelihood: {args.likelihood} ({voltage_model.name}); NUTS, {args.num_chains} chains x "
+          f"({args.num_warmup} warm-up + {args.num_samples} samples)", flush=True)  # fmt: skip
+    result = calibrate(
+        t, v, model=args.model, num_chains=args.num_chains, num_warmup=args.num_warmup,
+        num_samples=args.num_samples, seed=args.seed, likelihood=args.likelihood,
+        sigma=args.sigma, c_rate=args.c_rate, hierarchical=args.hierarchical, progress_bar=True,
+    )  # fmt: skip
+    print(result.table())
+    if truth is not None:
+        posterior = {k: result.summary[k] for k in example.truth}
+        print("truth: " + ", ".join(
+            f"{k} = {val:g} (posterior {posterior[k]['mean']:.3g} +- {posterior[k]['std']:.2g})"
+            for k, val in example.truth.items()
+        ))  # fmt: skip
+    paths = result.save(args.out, plots=not args.no_plots, truth=truth)
+    print(f"wrote {args.out}: " + ", ".join(sorted(paths)))
+    return paths

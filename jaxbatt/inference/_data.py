@@ -1,0 +1,279 @@
+"""Measured discharge curves: reading, checking, and the bundled example.
+
+A curve is a pair of 1-D arrays: times t [s] and terminal voltages v [V]. On disk it is a CSV
+file whose header is ``time_s,voltage_V``.
+"""
+
+import dataclasses
+import importlib.resources
+import json
+import os
+
+import numpy as np
+
+from .._errors import InputError
+
+CSV_HEADER = ("time_s", "voltage_V")
+VOLTAGE_RANGE = (2.0, 4.5)  # V: the physical window of a Li-ion cell's terminal voltage
+MIN_POINTS = 5
+EXAMPLES = ("spm_2c_example",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    """One checked discharge curve.
+
+    Attributes:
+        t: times [s], shape (T,), strictly increasing.
+        v: terminal voltages [V], shape (T,).
+        label: where it came from (file name or ``"curve 2"``), used in messages and plots.
+    """
+
+    t: np.ndarray
+    v: np.ndarray
+    label: str = "curve"
+
+
+def _locator(label: str, lines):
+    """A function naming entry k: the CSV line when the data came from a file."""
+    if lines is None:
+        return lambda k, what: f"{label}: {what}[{k}]"
+    return lambda k, what: f"{label} line {lines[k]}: {what}"
+
+
+def check_curve(
+    t,
+    v,
+    *,
+    t_max: float,
+    voltage_range: tuple[float, float] = VOLTAGE_RANGE,
+    min_points: int = MIN_POINTS,
+    label: str = "curve",
+    lines=None,
+) -> Curve:
+    """Check one measured curve and return it as a `Curve` of float arrays.
+
+    Args:
+        t: times [s], 1-D.
+        v: terminal voltages [V], 1-D, same length as `t`.
+        t_max: end of the model's time window [s]; every time must lie in [0, t_max].
+        voltage_range: physical bounds on the voltage [V] (default 2.0 to 4.5 V).
+        min_points: fewest points accepted (default 5).
+        label: name of the curve in messages.
+        lines: CSV line numbers of the entries, to name them in messages (optional).
+
+    Raises:
+        InputError: naming the entry (index, or CSV line) and value that is wrong: shapes or
+            lengths differ, too few points, a NaN or infinite value, unsorted or duplicated
+            times, a time outside [0, t_max], a voltage outside `voltage_range`.
+    """
+    at = _locator(label, lines)
+    t = np.asarray(t, dtype=float)
+    v = np.asarray(v, dtype=float)
+    if t.ndim != 1 or v.ndim != 1:
+        raise InputError(
+            f"{label}: times and voltages must be 1-D arrays, got shapes {t.shape} and {v.shape}"
+        )
+    if t.size != v.size:
+        raise InputError(
+            f"{label}: {t.size} times but {v.size} voltages; give one voltage per time"
+        )
+    if t.size < min_points:
+        raise InputError(
+            f"{label}: {t.size} points is too few for a calibration; give at least {min_points}"
+        )
+    for values, what, unit in ((t, "time", "s"), (v, "voltage", "V")):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            k = bad[0]
+            raise InputError(f"{at(k, what)} is {values[k]} ({bad.size} non-finite {what}s)")
+    step = np.diff(t)
+    dup = np.flatnonzero(step == 0)
+    if dup.size:
+        k = dup[0]
+        raise InputError(
+            f"{at(k + 1, 'time')} = {t[k + 1]:g} s duplicates the time before it; "
+            "times must be strictly increasing (average or drop repeated samples)"
+        )
+    back = np.flatnonzero(step < 0)
+    if back.size:
+        k = back[0]
+        raise InputError(
+            f"{at(k + 1, 'time')} = {t[k + 1]:g} s comes after {t[k]:g} s; "
+            "times must be strictly increasing (sort the data by time)"
+        )
+    outside = np.flatnonzero((t < 0) | (t > t_max))
+    if outside.size:
+        k = outside[0]
+        raise InputError(
+            f"{at(k, 'time')} = {t[k]:g} s is outside the model's window [0, {t_max:g}] s"
+        )
+    lo, hi = voltage_range
+    outside = np.flatnonzero((v < lo) | (v > hi))
+    if outside.size:
+        k = outside[0]
+        hint = " (is it in mV? voltages are in V)" if v[k] > 100 * hi else ""
+        raise InputError(
+            f"{at(k, 'voltage')} = {v[k]:g} V is outside the physical range "
+            f"[{lo:g}, {hi:g}] V{hint}"
+        )
+    return Curve(t=t, v=v, label=label)
+
+
+def read_curve_csv(path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a discharge curve from a CSV file with header ``time_s,voltage_V``.
+
+    Times are in s and voltages in V, one sample per line. Blank lines are skipped. Only the
+    file's format is checked here (header, two numbers per line); `check_curve` checks the
+    values, and `calibrate` does both. Returns ``(t, v)`` as float arrays.
+
+    Raises:
+        InputError: the file is missing, its header differs, or a line does not hold two
+            numbers (naming the line).
+    """
+    t, v, _ = _read_csv_with_lines(path)
+    return t, v
+
+
+def _read_csv_with_lines(path):
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8-sig") as f:
+            raw = f.read().splitlines()
+    except OSError as e:
+        raise InputError(f"cannot read {name}: {e.strerror or e}") from e
+    numbered = [(k + 1, line.strip()) for k, line in enumerate(raw) if line.strip()]
+    if not numbered:
+        raise InputError(f"{name} is empty; expected a header {','.join(CSV_HEADER)}")
+    header_line, header = numbered[0]
+    fields = tuple(h.strip() for h in header.split(","))
+    if fields != CSV_HEADER:
+        raise InputError(
+            f"{name} line {header_line}: header is {header!r}, expected "
+            f"{','.join(CSV_HEADER)!r} (time in s, terminal voltage in V)"
+        )
+    t, v, lines = [], [], []
+    for number, line in numbered[1:]:
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 2:
+            raise InputError(
+                f"{name} line {number}: expected 2 comma-separated values "
+                f"(time_s,voltage_V), got {len(parts)}: {line!r}"
+            )
+        try:
+            t.append(float(parts[0]))
+            v.append(float(parts[1]))
+        except ValueError:
+            raise InputError(f"{name} line {number}: {line!r} is not two numbers") from None
+        lines.append(number)
+    return np.array(t), np.array(v), lines
+
+
+def load_curve_csv(path, *, t_max: float, voltage_range=VOLTAGE_RANGE, min_points=MIN_POINTS):
+    """Read and check a CSV curve (see `read_curve_csv`, `check_curve`); errors name the
+    file's line. Returns a `Curve`."""
+    t, v, lines = _read_csv_with_lines(path)
+    return check_curve(
+        t, v, t_max=t_max, voltage_range=voltage_range, min_points=min_points,
+        label=os.path.basename(os.fspath(path)), lines=lines,
+    )  # fmt: skip
+
+
+def as_curves(t, v, *, t_max: float, voltage_range=VOLTAGE_RANGE, min_points=MIN_POINTS):
+    """Normalise the data forms `calibrate` accepts into checked curves.
+
+    Accepted forms: one curve ``t (T,), v (T,)``; several on one grid ``t (T,), v (C, T)``;
+    several ``t (C, T), v (C, T)``; ragged lists ``t = [t_0, t_1, ...], v = [v_0, ...]``;
+    or a list of pairs ``t = [(t_0, v_0), (t_1, v_1), ...]`` with ``v = None``.
+
+    Returns:
+        ``(curves, is_fleet)``: a list of `Curve` and whether several curves were given
+        (a 2-D or list input with one curve is still a fleet of one).
+    """
+    kw = dict(t_max=t_max, voltage_range=voltage_range, min_points=min_points)
+    if v is None:
+        if not isinstance(t, (list, tuple)) or not all(
+            isinstance(c, (list, tuple)) and len(c) == 2 for c in t
+        ):
+            raise InputError(
+                "with v=None, t must be a list of (t, v) pairs, one per curve; "
+                "otherwise pass the voltages as v"
+            )
+        pairs = list(t)
+    elif isinstance(t, (list, tuple)) and len(t) and np.ndim(t[0]) >= 1:
+        if not isinstance(v, (list, tuple)) or len(v) != len(t):
+            n_v = len(v) if isinstance(v, (list, tuple)) else f"an array of shape {np.shape(v)}"
+            raise InputError(
+                f"t is a list of {len(t)} time arrays, so v must be a list of as many "
+                f"voltage arrays, got {n_v}"
+            )
+        pairs = list(zip(t, v))
+    else:
+        t_arr, v_arr = np.asarray(t, dtype=float), np.asarray(v, dtype=float)
+        if t_arr.ndim == 1 and v_arr.ndim == 1:
+            return [check_curve(t_arr, v_arr, label="curve", **kw)], False
+        if t_arr.ndim == 1 and v_arr.ndim == 2:
+            pairs = [(t_arr, row) for row in v_arr]
+        elif t_arr.ndim == 2 and v_arr.ndim == 2:
+            if t_arr.shape != v_arr.shape:
+                raise InputError(
+                    f"t has shape {t_arr.shape} but v has shape {v_arr.shape}; "
+                    "give one voltage per time"
+                )
+            pairs = list(zip(t_arr, v_arr))
+        else:
+            raise InputError(
+                f"cannot read t of shape {t_arr.shape} with v of shape {v_arr.shape}: give "
+                "1-D t and v (one curve), 1-D t with 2-D v (C, T), 2-D t and v (C, T), or lists"
+            )
+    if not pairs:
+        raise InputError("no curves given")
+    curves = [check_curve(ti, vi, label=f"curve {k}", **kw) for k, (ti, vi) in enumerate(pairs)]
+    return curves, True
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleCurve:
+    """A bundled synthetic measurement and the truth it was made from.
+
+    Attributes:
+        t: times [s]; v: noisy terminal voltages [V].
+        truth: the true degradation parameters, e.g. ``{"k_i0": 2.0, "k_Ds": 2.0}``.
+        noise_std: standard deviation of the added Gaussian noise [V].
+        c_rate: discharge C-rate; model: the model that made it (``"spm"``).
+        meta: the whole JSON description (generator, seed, solver settings).
+        path: the CSV file.
+    """
+
+    t: np.ndarray
+    v: np.ndarray
+    truth: dict
+    noise_std: float
+    c_rate: float
+    model: str
+    meta: dict
+    path: str
+
+
+def example_path(name: str = "spm_2c_example") -> str:
+    """Path of a bundled example CSV (`EXAMPLES` lists them)."""
+    if name not in EXAMPLES:
+        raise InputError(f"unknown example {name!r}; bundled examples are {list(EXAMPLES)}")
+    return str(importlib.resources.files("jaxbatt") / "data" / "examples" / f"{name}.csv")
+
+
+def load_example(name: str = "spm_2c_example") -> ExampleCurve:
+    """The bundled example curve `name` with its truth.
+
+    ``spm_2c_example``: the numerical SPM (Butler-Volmer kinetics) of the nrel cell, 2C
+    discharge, k_i0 = 2 and k_Ds = 2 (the reference study's truth), 100 times in [10, 1350] s,
+    Gaussian noise of 3 mV (fixed seed); made by ``scripts/make_example_data.py``.
+    """
+    path = example_path(name)
+    t, v = read_curve_csv(path)
+    with open(path[: -len(".csv")] + ".json", encoding="utf-8") as f:
+        meta = json.load(f)
+    return ExampleCurve(
+        t=t, v=v, truth=dict(meta["truth"]), noise_std=float(meta["noise_std_V"]),
+        c_rate=float(meta["c_rate"]), model=meta["model"], meta=meta, path=path,
+    )  # fmt: skip
