@@ -4,20 +4,20 @@ This is the exact likelihood (``calibrate(..., likelihood="solver")``) against w
 surrogate posterior is checked.
 """
 
+import dataclasses
 import functools
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._errors import InputError
 from .._validation import check_c_rate, check_model
 from .._voltage_model import AbstractVoltageModel
 from ..cells import Cell, ParameterSpace
-from ..physics import galvanostatic_fluxes, spm_potentials, terminal_voltage
 from ..solvers import SPMSolver
-from ..solvers._particle import surface_concentration
 
 GRADIENTS = ("forward", "reverse")
 
@@ -37,6 +37,15 @@ class SolverVoltageModel(AbstractVoltageModel):
     differentiates with respect to `theta` only (the cell and `t` get zero cotangents).
     ``gradient="reverse"`` calls `SPMSolver.solve` as is.
 
+    Compilation: with ``host_callback=True`` (default, forward gradient only) the solve is its
+    own compiled program, reached from the caller's program through `jax.pure_callback`. A
+    NUTS program otherwise inlines the stiff solve and its Jacobian several times (start-point
+    search, step-size search, trajectory) and compiles for minutes; this way it compiles the
+    solve once per process and shape, and reuses it across calibrations. Under `jax.vmap` the
+    callback receives the whole batch and solves it vmapped. Only first-order reverse-mode
+    derivatives (`jax.grad`, `jax.vjp`) pass through the callback; set ``host_callback=False``
+    for forward mode or higher orders (and it is used automatically when the solver's own
+    arrays are being traced).
     Attributes:
         solver: the `SPMSolver` (cell, parameter space, kinetics, mesh, tolerances).
         c_rate: discharge rate in C.
@@ -44,6 +53,7 @@ class SolverVoltageModel(AbstractVoltageModel):
         error_std: 0 V: the solver is the reference.
         name: ``"spm-solver"``.
         gradient: ``"forward"`` or ``"reverse"``.
+        host_callback: solve in a separately compiled program (see above).
     """
 
     solver: SPMSolver
@@ -52,6 +62,7 @@ class SolverVoltageModel(AbstractVoltageModel):
     error_std: float = eqx.field(static=True)
     name: str = eqx.field(static=True)
     gradient: str = eqx.field(static=True)
+    host_callback: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -63,6 +74,7 @@ class SolverVoltageModel(AbstractVoltageModel):
         space: ParameterSpace | None = None,
         kinetics: str = "butler_volmer",
         gradient: str = "forward",
+        host_callback: bool = True,
         solver: SPMSolver | None = None,
         **options,
     ):
@@ -85,6 +97,7 @@ class SolverVoltageModel(AbstractVoltageModel):
         self.error_std = 0.0
         self.name = f"{model}-solver"
         self.gradient = gradient
+        self.host_callback = bool(host_callback)
 
     @property
     def space(self) -> ParameterSpace:
@@ -99,45 +112,18 @@ class SolverVoltageModel(AbstractVoltageModel):
             sol = self.solver.solve(theta, t, self.c_rate)
             return jnp.where(sol.success, sol.voltage, jnp.nan)
         dynamic, static = eqx.partition(self.solver, eqx.is_array)
+        traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(dynamic))
+        if self.host_callback and not traced:
+            return _callback_voltage(_SolverCallback(self.solver, self.c_rate), theta, t)
         return _voltage_forward_jacobian(static, self.c_rate, dynamic, theta, t)
 
 
 def _solver_voltage_forward_mode(solver: SPMSolver, theta, t, c_rate):
     """`SPMSolver.solve(theta, t, c_rate).voltage` (NaN on failure), integrated with
-    ``adjoint=diffrax.ForwardMode()`` so that it admits forward-mode differentiation.
-
-    `SPMSolver.solve` fixes Diffrax's default reverse-mode adjoint, so this mirrors its
-    wiring (same physics functions, same state, same controller); the tests assert that both
-    give identical voltages. It collapses to a call of `solve` once the solver exposes its
-    adjoint as a field.
-    """
-    cell = solver.space.apply(solver.cell, theta)
-    i = cell.current_density(c_rate)
-    j_a, j_c = galvanostatic_fluxes(cell, i)
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(solver.rate),
-        solver.method,
-        t0=0.0,
-        t1=t[-1],
-        dt0=None,
-        y0=solver.initial_state(cell),
-        args=(cell, j_a, j_c),
-        saveat=diffrax.SaveAt(ts=t),
-        stepsize_controller=diffrax.PIDController(rtol=solver.rtol, atol=solver.atol),
-        max_steps=solver.max_steps,
-        throw=False,
-        adjoint=diffrax.ForwardMode(),
-    )
-    na = solver.n_r_anode
-    c_a = sol.ys[:, :na] * cell.anode.max_concentration
-    c_c = sol.ys[:, na:] * cell.cathode.max_concentration
-    surface = jax.vmap(surface_concentration, (0, None, None, None))
-    surf_a = surface(c_a, j_a, cell.anode, cell.temperature)
-    surf_c = surface(c_c, j_c, cell.cathode, cell.temperature)
-    _, phi_s_c = spm_potentials(cell, surf_a, surf_c, i, solver.kinetics)
-    voltage = terminal_voltage(phi_s_c)
-    ok = (sol.result == diffrax.RESULTS.successful) & jnp.all(jnp.isfinite(voltage))
-    return jnp.where(ok, voltage, jnp.nan)
+    ``adjoint=diffrax.ForwardMode()`` so that it admits forward-mode differentiation."""
+    forward = dataclasses.replace(solver, adjoint=diffrax.ForwardMode())
+    sol = forward.solve(theta, t, c_rate)
+    return jnp.where(sol.success, sol.voltage, jnp.nan)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
@@ -163,3 +149,83 @@ def _forward_jacobian_bwd(static, c_rate, residuals, cotangent):
 
 
 _voltage_forward_jacobian.defvjp(_forward_jacobian_fwd, _forward_jacobian_bwd)
+
+
+@eqx.filter_jit
+def _batched_voltage(solver, theta, t, c_rate):
+    """Voltages (B, T) of parameter vectors theta (B, P) at times t (B, T)."""
+    return jax.vmap(lambda th, tt: _solver_voltage_forward_mode(solver, th, tt, c_rate))(theta, t)
+
+
+@eqx.filter_jit
+def _batched_voltage_and_jacobian(solver, theta, t, c_rate):
+    """Voltages (B, T) and their forward-mode Jacobians (B, T, P)."""
+
+    def one(th, tt):
+        def voltage(x):
+            v = _solver_voltage_forward_mode(solver, x, tt, c_rate)
+            return v, v
+
+        jac, v = jax.jacfwd(voltage, has_aux=True)(th)
+        return v, jac
+
+    return jax.vmap(one)(theta, t)
+
+
+class _SolverCallback:
+    """Host side of the callback: flattens whatever batch the caller's vmaps made and calls
+    the separately compiled, vmapped solver."""
+
+    def __init__(self, solver, c_rate):
+        self.solver, self.c_rate = solver, c_rate
+
+    def _flat(self, theta, t):
+        batch = np.broadcast_shapes(theta.shape[:-1], t.shape[:-1])
+        theta = np.broadcast_to(theta, batch + theta.shape[-1:]).reshape(-1, theta.shape[-1])
+        t = np.broadcast_to(t, batch + t.shape[-1:]).reshape(-1, t.shape[-1])
+        return batch, theta, t
+
+    def value(self, theta, t):
+        batch, theta, t = self._flat(np.asarray(theta), np.asarray(t))
+        v = _batched_voltage(self.solver, jnp.asarray(theta), jnp.asarray(t), self.c_rate)
+        return np.asarray(v).reshape(batch + t.shape[-1:])
+
+    def value_and_jacobian(self, theta, t):
+        batch, theta, t = self._flat(np.asarray(theta), np.asarray(t))
+        v, jac = _batched_voltage_and_jacobian(
+            self.solver, jnp.asarray(theta), jnp.asarray(t), self.c_rate
+        )
+        return (
+            np.asarray(v).reshape(batch + t.shape[-1:]),
+            np.asarray(jac).reshape(batch + jac.shape[-2:]),
+        )
+
+
+def _shapes(theta, t, *, jacobian):
+    voltage = jax.ShapeDtypeStruct(t.shape, t.dtype)
+    if not jacobian:
+        return voltage
+    return voltage, jax.ShapeDtypeStruct(t.shape + theta.shape, t.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _callback_voltage(host, theta, t):
+    return jax.pure_callback(
+        host.value, _shapes(theta, t, jacobian=False), theta, t, vmap_method="expand_dims"
+    )
+
+
+def _callback_voltage_fwd(host, theta, t):
+    v, jac = jax.pure_callback(
+        host.value_and_jacobian, _shapes(theta, t, jacobian=True), theta, t,
+        vmap_method="expand_dims",
+    )  # fmt: skip
+    return v, (jac, t)
+
+
+def _callback_voltage_bwd(host, residuals, cotangent):
+    jac, t = residuals
+    return cotangent @ jac, jnp.zeros_like(t)
+
+
+_callback_voltage.defvjp(_callback_voltage_fwd, _callback_voltage_bwd)

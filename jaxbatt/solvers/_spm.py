@@ -27,6 +27,8 @@ class SPMSolver(eqx.Module):
         n_r_anode, n_r_cathode: shells per particle.
         rtol, atol: step-size controller tolerances (on stoichiometry, dimensionless).
         method: the Diffrax solver.
+        adjoint: how Diffrax differentiates the solve (default reverse mode;
+            ``diffrax.ForwardMode()`` for forward-mode Jacobians).
         max_steps: step limit; reaching it marks the solution unsuccessful.
     """
 
@@ -38,6 +40,7 @@ class SPMSolver(eqx.Module):
     rtol: float = eqx.field(static=True, default=1e-6)
     atol: float = eqx.field(static=True, default=1e-8)
     method: diffrax.AbstractSolver = diffrax.Kvaerno4()
+    adjoint: diffrax.AbstractAdjoint = diffrax.RecursiveCheckpointAdjoint()
     max_steps: int = eqx.field(static=True, default=4096)
 
     def rate(self, t, y, args):
@@ -77,6 +80,7 @@ class SPMSolver(eqx.Module):
             stepsize_controller=diffrax.PIDController(rtol=self.rtol, atol=self.atol),
             max_steps=self.max_steps,
             throw=False,
+            adjoint=self.adjoint,
         )
         na = self.n_r_anode
         c_a = sol.ys[:, :na] * cell.anode.max_concentration
