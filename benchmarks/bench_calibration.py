@@ -5,8 +5,10 @@ Runs, each selectable with --runs:
                  (compile + sampling) and a second, cached call (sampling only).
   main           4 chains x (1000 warm-up + 1000 samples) on the bundled example curve:
                  wall time of compile + sampling, posterior summary.
-  solver         the same with the exact numerical solver (when --model is not the solver),
-                 and the posterior means' distance in posterior standard deviations.
+  solver         the exact numerical solver on the same curve (when --model is not the
+                 solver; --solver-chains/--solver-warmup/--solver-samples, default
+                 4 x (1000 + 1000) like main), and the posterior means' distance in posterior
+                 standard deviations.
   reference      the reference implementation's recipe: 1 chain x (10,000 + 4,000), sigma
                  fixed at the true 3 mV.
   coverage       >= 20 synthetic curves (numerical solver at random true parameters, uniform
@@ -212,6 +214,9 @@ def main():
     parser.add_argument("--coverage-chains", type=int, default=4)
     parser.add_argument("--coverage-warmup", type=int, default=500)
     parser.add_argument("--coverage-samples", type=int, default=500)
+    parser.add_argument("--solver-chains", type=int, default=4)
+    parser.add_argument("--solver-warmup", type=int, default=1000)
+    parser.add_argument("--solver-samples", type=int, default=1000)
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
@@ -225,8 +230,10 @@ def main():
         bench_chain_methods(model, args, out)
     main_result = bench_main(model, args, out) if "main" in runs else None
     if "solver" in runs and args.model != "solver":
+        settings = dict(num_chains=args.solver_chains, num_warmup=args.solver_warmup,
+                        num_samples=args.solver_samples, seed=args.seed)  # fmt: skip
         exact = bench_main(voltage_model_for("solver", args), args, out, key="solver",
-                           label="exact solver")  # fmt: skip
+                           settings=settings, label="exact solver")  # fmt: skip
         if main_result is not None:
             gaps = {n: abs(main_result.summary[n]["mean"] - exact.summary[n]["mean"])
                     / exact.summary[n]["std"] for n in model.space.names}  # fmt: skip

@@ -257,6 +257,9 @@ def test_bad_settings_raise(model):
 
 
 def test_surrogate_likelihood_without_a_surrogate_says_what_to_do(monkeypatch):
+    from jaxbatt.inference._calibrate import _load_surrogate  # noqa: PLC0415
+
+    _load_surrogate.cache_clear()  # a surrogate loaded by an earlier test must not answer
     monkeypatch.delattr(jaxbatt, "load_surrogate", raising=False)
     t, v = _synthetic(ClosedFormVoltageModel(space=nrel_parameter_space()), TRUTH)
     with pytest.raises(InputError, match="needs a trained SPM surrogate.*likelihood='solver'"):

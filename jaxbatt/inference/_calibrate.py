@@ -236,7 +236,7 @@ def calibrate(
         hierarchical=bool(hierarchical),
     )
     total = num_chains * (num_warmup + num_samples)
-    settings = dict(
+    sampler_settings = dict(
         num_chains=num_chains,
         num_warmup=num_warmup,
         num_samples=num_samples,
@@ -251,10 +251,10 @@ def calibrate(
         options["surrogate_error"],
         options["hierarchical"],
         tuple(sorted(priors.items(), key=lambda item: item[0])),
-        *(settings[k] for k in sorted(settings) if k != "init_strategy"),
+        *(sampler_settings[k] for k in sorted(sampler_settings) if k != "init_strategy"),
     )
     runner = chain_runner(
-        functools.partial(calibration_model, **options), cache_key=cache_key, **settings
+        functools.partial(calibration_model, **options), cache_key=cache_key, **sampler_settings
     )
     start = time.perf_counter()
     raw, diverging, num_steps = runner(
