@@ -75,7 +75,8 @@ def _train(args):
     config = TrainConfig(
         adam_steps=args.steps, lbfgs_steps=args.lbfgs_steps, loss=loss, seed=args.seed,
         n_data_parameters=0 if args.physics_only else TrainConfig().n_data_parameters,
-        validate_every=args.validate_every,
+        validate_every=args.validate_every, balance=args.balance,
+        balance_every=args.balance_every, balance_alpha=args.balance_alpha,
     )  # fmt: skip
     result = train_hierarchy(
         args.levels, args.out, network=network, config=config, seed=args.seed,
@@ -128,6 +129,17 @@ def build_parser():
     tr.add_argument("--physics-only", action="store_true", help="no solver data term")
     tr.add_argument("--lower-kinetics", default=None, help="e.g. linear: level-1 physics")
     tr.add_argument("--validate-every", type=int, default=500)
+    tr.add_argument(
+        "--balance", choices=("none", "grad_norm"), default="none",
+        help="loss balancing of the Adam phase: none (fixed weights, default) or grad_norm "
+        "(adaptive multipliers from the gradient norms of the loss terms)",
+    )  # fmt: skip
+    tr.add_argument(
+        "--balance-every", type=int, default=100, help="steps between multiplier updates (100)"
+    )
+    tr.add_argument(
+        "--balance-alpha", type=float, default=0.9, help="moving-average factor, [0, 1) (0.9)"
+    )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run")
     tr.set_defaults(func=_train)

@@ -171,6 +171,12 @@ def loss_terms(surrogate, key, config: LossConfig, data: SolverData | None) -> d
     return terms
 
 
-def total_loss(terms: dict, config: LossConfig):
+def total_loss(terms: dict, config: LossConfig, multipliers: dict | None = None):
+    """sum_i w_i L_i over the terms, or sum_i lambda_i w_i L_i with adaptive `multipliers`
+    (dimensionless, by term name; a term without one keeps lambda = 1)."""
     weight = config.weight
-    return sum(weight.get(name, 0.0) * value for name, value in terms.items())
+    if multipliers is None:
+        return sum(weight.get(name, 0.0) * value for name, value in terms.items())
+    return sum(
+        multipliers.get(name, 1.0) * weight.get(name, 0.0) * value for name, value in terms.items()
+    )

@@ -3,6 +3,20 @@
 The whole step — collocation sampling, losses, gradient, update — is jitted, and `chunk`
 steps run inside one `lax.scan`, so Python only wakes up to update the progress bar, validate
 and write checkpoints.
+
+Optional loss balancing (``TrainConfig(balance="grad_norm")``) is the learning-rate annealing
+of Wang, Teng & Perdikaris (2021), "Understanding and mitigating gradient pathologies in
+physics-informed neural networks", in its mean-normalised form: every `balance_every` Adam
+steps, with g_i the gradient of the weighted term w_i L_i with respect to the trainable
+parameters on that step's batch,
+
+    lambda_hat_i = mean_j ||g_j|| / ||g_i||,
+    lambda_i <- alpha lambda_i + (1 - alpha) lambda_hat_i,
+
+and the loss is sum_i lambda_i w_i L_i. With lambda_hat every weighted term would pull with the
+same gradient norm (their mean, so the overall gradient scale is kept); the moving average
+smooths the noise of the random batches. Terms with a zero weight get no multiplier, and a term
+whose gradient vanishes keeps its multiplier. L-BFGS uses the multipliers Adam ended with.
 """
 
 import dataclasses
@@ -17,11 +31,13 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from .._errors import CheckpointError
+from .._errors import CheckpointError, InputError
 from ._checkpoint import load_checkpoint, read_header, save_checkpoint
 from ._data import SolverData, solver_data, voltage_errors_mV
 from ._losses import LossConfig, loss_terms, total_loss
 from ._surrogate import SPMSurrogate, build_surrogate
+
+BALANCE_SCHEMES = ("none", "grad_norm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +59,12 @@ class TrainConfig:
         chunk: steps per jitted scan (one progress-bar update).
         validate_every: steps between validations and checkpoints.
         seed: the run's seed; equal seeds give identical runs on one machine.
+        balance: loss balancing of the Adam phase: ``"none"`` (the fixed weights of `loss`)
+            or ``"grad_norm"`` (adaptive multipliers lambda_i [-] from the gradient norms of
+            the weighted terms, see the module docstring; the history then holds them as
+            ``lam_<term>`` and its ``total`` is the balanced loss sum_i lambda_i w_i L_i).
+        balance_every: Adam steps between updates of the multipliers (the first at step 0).
+        balance_alpha: moving-average factor of the multipliers, in [0, 1) (0: no memory).
     """
 
     adam_steps: int = 2_000
@@ -58,6 +80,23 @@ class TrainConfig:
     chunk: int = 250
     validate_every: int = 2_500
     seed: int = 0
+    balance: str = "none"
+    balance_every: int = 100
+    balance_alpha: float = 0.9
+
+    def __post_init__(self):
+        if self.balance not in BALANCE_SCHEMES:
+            raise InputError(
+                f"TrainConfig.balance must be one of {', '.join(map(repr, BALANCE_SCHEMES))}, "
+                f"got {self.balance!r}"
+            )
+        every = self.balance_every
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every <= 0:
+            raise InputError(f"TrainConfig.balance_every must be a positive integer, got {every!r}")
+        alpha = self.balance_alpha
+        real = isinstance(alpha, (int, float, np.number)) and not isinstance(alpha, bool)
+        if not real or not 0 <= alpha < 1:
+            raise InputError(f"TrainConfig.balance_alpha must be in [0, 1), got {alpha!r}")
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -120,6 +159,20 @@ def _state_path(path):
     return pathlib.Path(str(path) + ".state")
 
 
+def _training_state(params, opt_state, lbfgs_state, key, multipliers):
+    """The pytree of a training-state checkpoint; the balancing multipliers only when used, so
+    that unbalanced runs keep the original layout."""
+    state = (params, opt_state, lbfgs_state, jax.random.key_data(key))
+    return state if multipliers is None else (*state, multipliers)
+
+
+def _same_settings(stored: dict, config: TrainConfig) -> bool:
+    """Whether a state file's training settings are `config`'s; a setting missing from the file
+    (written before it existed) had its default."""
+    defaults = TrainConfig().to_dict()
+    return {**{k: v for k, v in defaults.items() if k not in stored}, **stored} == config.to_dict()
+
+
 def save_surrogate(path, surrogate: SPMSurrogate, meta: dict | None = None):
     """Write a surrogate checkpoint (atomic)."""
     save_checkpoint(path, surrogate, kind="spm-surrogate", config=surrogate.config(), meta=meta)
@@ -138,9 +191,48 @@ def load_surrogate_file(path) -> SPMSurrogate:
     return surrogate
 
 
-def _loss_of(params, static, data, key, loss_config):
+def _loss_of(params, static, data, key, loss_config, multipliers=None):
     terms = loss_terms(eqx.combine(params, static), key, loss_config, data)
-    return total_loss(terms, loss_config), terms
+    return total_loss(terms, loss_config, multipliers), terms
+
+
+def _balanced_terms(params, static, data, loss_config) -> tuple[str, ...]:
+    """Names of the loss terms that get a balancing multiplier: those present (they depend on
+    the surrogate and on the data) with a non-zero weight."""
+    shapes = jax.eval_shape(
+        lambda p: loss_terms(eqx.combine(p, static), jax.random.key(0), loss_config, data), params
+    )
+    weight = loss_config.weight
+    return tuple(name for name in shapes if weight.get(name, 0.0) != 0.0)
+
+
+def _term_gradient_norms(params, static, data, key, loss_config, names):
+    """{name: ||grad_params (w_i L_i)||} of the weighted terms `names` on the batch of `key`."""
+    weight = loss_config.weight
+    norms = {}
+    # one reverse pass per term: compiles much faster than a vmapped `jax.jacrev` of the
+    # forward-mode residual derivatives, and runs only every `balance_every` steps
+    for name in names:
+
+        def weighted(p, name=name):
+            return weight[name] * loss_terms(eqx.combine(p, static), key, loss_config, data)[name]
+
+        norms[name] = optax.tree.norm(jax.grad(weighted)(params))
+    return norms
+
+
+def _rebalance(multipliers, params, static, data, key, config: TrainConfig):
+    """One gradient-norm update of the multipliers (dimensionless, by term name)."""
+    norms = _term_gradient_norms(params, static, data, key, config.loss, tuple(multipliers))
+    mean = sum(norms.values()) / len(norms)
+    alpha = config.balance_alpha
+    updated = {}
+    for name, lam in multipliers.items():
+        norm = norms[name]
+        # a term without gradient carries no information: it keeps its multiplier
+        target = jnp.where(norm > 0, mean / jnp.where(norm > 0, norm, 1.0), lam)
+        updated[name] = alpha * lam + (1 - alpha) * target
+    return updated
 
 
 def _lbfgs_loss_config(config: TrainConfig):
@@ -156,32 +248,48 @@ def _lbfgs_loss_config(config: TrainConfig):
 # Module-level jitted steps: the (hashable) configs and the non-trainable part of the model
 # are static arguments, so repeated `train` calls with the same structure reuse compiled code.
 @eqx.filter_jit
-def _adam_chunk(params, opt_state, key, static, data, config: TrainConfig, n: int):
+def _adam_chunk(params, opt_state, key, balance, static, data, config: TrainConfig, n: int):
+    # balance: None, or (multipliers, Adam step at which the chunk starts); the multipliers
+    # are updated at the steps that are multiples of `balance_every`
     adam = _adam(config)
 
     def body(carry, _):
-        params, opt_state, key = carry
+        params, opt_state, key, balance = carry
         key, sub = jax.random.split(key)
+        multipliers = None
+        if balance is not None:
+            multipliers, step = balance
+            multipliers = jax.lax.cond(
+                step % config.balance_every == 0,
+                lambda m: _rebalance(m, params, static, data, sub, config),
+                lambda m: m,
+                multipliers,
+            )
+            balance = (multipliers, step + 1)
         (loss, terms), grads = jax.value_and_grad(_loss_of, has_aux=True)(
-            params, static, data, sub, config.loss
+            params, static, data, sub, config.loss, multipliers
         )
         updates, opt_state = adam.update(grads, opt_state, params)
         params = eqx.apply_updates(params, updates)
-        return (params, opt_state, key), dict(terms, total=loss)
+        return (params, opt_state, key, balance), dict(terms, total=loss)
 
-    (params, opt_state, key), logs = jax.lax.scan(body, (params, opt_state, key), length=n)
-    return params, opt_state, key, jax.tree.map(jnp.mean, logs)
+    carry = (params, opt_state, key, balance)
+    (params, opt_state, key, balance), logs = jax.lax.scan(body, carry, length=n)
+    multipliers = None if balance is None else balance[0]
+    return params, opt_state, key, multipliers, jax.tree.map(jnp.mean, logs)
 
 
 @eqx.filter_jit
-def _lbfgs_chunk(params, state, round_index, static, data, config: TrainConfig, n: int):
+def _lbfgs_chunk(
+    params, state, round_index, multipliers, static, data, config: TrainConfig, n: int
+):
     # each round of `lbfgs_round` steps uses its own fixed collocation batch
     batch_key = jax.random.fold_in(jax.random.key(config.seed + 1), round_index)
     loss_config = _lbfgs_loss_config(config)
     lbfgs = optax.lbfgs()
 
     def value(p):
-        return _loss_of(p, static, data, batch_key, loss_config)[0]
+        return _loss_of(p, static, data, batch_key, loss_config, multipliers)[0]
 
     value_and_grad = optax.value_and_grad_from_state(value)
 
@@ -234,6 +342,10 @@ def train(
     opt_state = _adam(config).init(params)
     key = jax.random.key(config.seed)
     step, history, elapsed_before = 0, [], 0.0
+    multipliers = None  # loss-balancing multipliers by term name (balance="none": none)
+    if config.balance != "none":
+        names = _balanced_terms(params, static, train_data, config.loss)
+        multipliers = {name: jnp.ones(()) for name in names}
 
     if resume and checkpoint is not None and _state_path(checkpoint).exists():
         header, _ = read_header(_state_path(checkpoint))
@@ -241,15 +353,15 @@ def train(
             raise CheckpointError(
                 f"{str(_state_path(checkpoint))!r} was written for a different surrogate"
             )
-        if header["config"]["train"] != config.to_dict():
+        if not _same_settings(header["config"]["train"], config):
             raise CheckpointError(
                 f"{str(_state_path(checkpoint))!r} was written with different training settings"
             )
         lbfgs_state = optax.lbfgs().init(params)
-        skeleton = (params, opt_state, lbfgs_state, jax.random.key_data(key))
-        (params, opt_state, lbfgs_state_loaded, key_data), header = load_checkpoint(
-            _state_path(checkpoint), skeleton, kind="training-state"
-        )
+        skeleton = _training_state(params, opt_state, lbfgs_state, key, multipliers)
+        loaded, header = load_checkpoint(_state_path(checkpoint), skeleton, kind="training-state")
+        params, opt_state, lbfgs_state_loaded, key_data = loaded[:4]
+        multipliers = None if multipliers is None else loaded[4]
         key = jax.random.wrap_key_data(key_data)
         step = header["meta"]["step"]
         history = header["meta"]["history"]
@@ -257,11 +369,12 @@ def train(
     else:
         lbfgs_state_loaded = None
 
-    def adam_chunk(params, opt_state, key, n):
-        return _adam_chunk(params, opt_state, key, static, train_data, config, n)
+    def adam_chunk(params, opt_state, key, multipliers, step, n):
+        balance = None if multipliers is None else (multipliers, jnp.asarray(step))
+        return _adam_chunk(params, opt_state, key, balance, static, train_data, config, n)
 
-    def lbfgs_chunk(params, state, round_index, n):
-        return _lbfgs_chunk(params, state, round_index, static, train_data, config, n)
+    def lbfgs_chunk(params, state, round_index, multipliers, n):
+        return _lbfgs_chunk(params, state, round_index, multipliers, static, train_data, config, n)
 
     def validate(params):
         return _validate(params, static, validation)
@@ -282,7 +395,7 @@ def train(
         }
         save_checkpoint(
             _state_path(checkpoint),
-            (params, opt_state, lbfgs_state, jax.random.key_data(key)),
+            _training_state(params, opt_state, lbfgs_state, key, multipliers),
             kind="training-state",
             config={"model": surrogate.config(), "train": config.to_dict()},
             meta=meta,
@@ -296,16 +409,22 @@ def train(
             n = min(config.chunk, end - step, config.validate_every - step % config.validate_every)
             n = min(n, stop_at - step)
             if phase == "adam":
-                params, opt_state, key, logs = adam_chunk(params, opt_state, key, n)
+                params, opt_state, key, multipliers, logs = adam_chunk(
+                    params, opt_state, key, multipliers, step, n
+                )
             else:
                 done = step - config.adam_steps
                 n = min(n, config.lbfgs_round - done % config.lbfgs_round)
                 if done % config.lbfgs_round == 0:
                     lbfgs_state = lbfgs.init(params)
                 round_index = jnp.asarray(done // config.lbfgs_round)
-                params, lbfgs_state, logs = lbfgs_chunk(params, lbfgs_state, round_index, n)
+                params, lbfgs_state, logs = lbfgs_chunk(
+                    params, lbfgs_state, round_index, multipliers, n
+                )
             step += n
             logs = {k: float(v) for k, v in logs.items()}
+            if multipliers is not None:
+                logs.update({f"lam_{name}": float(v) for name, v in multipliers.items()})
             if not np.isfinite(logs["total"]):
                 raise FloatingPointError(f"training loss became {logs['total']} at step {step}")
             record = {"step": step, "phase": phase, **logs}
