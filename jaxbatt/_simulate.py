@@ -5,15 +5,23 @@ from collections.abc import Mapping
 import diffrax
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optimistix as optx
 
 from ._errors import InputError, SolverError
 from ._validation import check_c_rate, check_model, check_times
 from .cells import Cell, ParameterSpace, nrel_cell, nrel_parameter_space
 from .physics import check_kinetics
-from .solvers import Solution, SPMSolver
+from .solvers import P2DSolver, Solution, SPMSolver
 
 DEFAULT_TIMES = np.linspace(0.0, 1350.0, 271)
+
+
+def _traced(tree):
+    """`tree` with its Python floats as 0-d arrays: traced under `eqx.filter_jit`, so one
+    compiled program serves every cell value, tolerance and C-rate of a given mesh."""
+    return jax.tree.map(lambda x: jnp.asarray(x) if isinstance(x, float) else x, tree)
 
 
 @eqx.filter_jit
@@ -34,15 +42,18 @@ def make_solver(
     """Build the numerical solver of `model` for `cell` (default: the nrel cell).
 
     `options` are the solver's mesh and tolerance fields (e.g. ``n_r_anode=40``,
-    ``rtol=1e-8``, ``max_steps=4096``).
+    ``rtol=1e-8``, ``max_steps=4096``; P2D also ``n_x_anode``, ``n_x_separator``,
+    ``n_x_cathode``), see `SPMSolver` and `P2DSolver`.
     """
     check_model(model)
     check_kinetics(kinetics)
     cell = nrel_cell() if cell is None else cell
     space = nrel_parameter_space() if space is None else space
-    if model == "p2d":
-        raise InputError("the P2D solver is not implemented yet (issue 3); use model='spm'")
-    return SPMSolver(cell=cell, space=space, kinetics=kinetics, **options)
+    solver_class = P2DSolver if model == "p2d" else SPMSolver
+    try:
+        return solver_class(cell=cell, space=space, kinetics=kinetics, **options)
+    except TypeError as e:
+        raise InputError(f"invalid option for the {model.upper()} solver: {e}") from e
 
 
 def simulate(
@@ -67,7 +78,7 @@ def simulate(
         c_rate: discharge rate in C (1C = the cell's `one_c_current`), > 0.
         kinetics: ``"butler_volmer"`` (default) or ``"linear"``.
         cell, space: the cell and parameter space (default: nrel cell and its space).
-        **options: solver mesh and tolerance settings, see `SPMSolver`.
+        **options: solver mesh and tolerance settings, see `SPMSolver` and `P2DSolver`.
 
     Returns:
         A `Solution`; ``.voltage`` has shape ``t.shape`` (``(B,) + t.shape`` for a batch).
@@ -75,7 +86,8 @@ def simulate(
     Raises:
         InputError: unknown model or kinetics, bad times, non-positive C-rate.
         ParameterError: unknown, non-finite or out-of-range parameter.
-        SolverError: the time integration failed (step limit, non-finite state).
+        SolverError: the time integration failed (step limit, non-finite state) or, for the
+            P2D, the Newton solve of its algebraic equations did not converge.
 
     Example:
         >>> import numpy as np, jaxbatt
@@ -87,7 +99,7 @@ def simulate(
     t = DEFAULT_TIMES if t is None else check_times(t)
     c_rate = check_c_rate(c_rate)
     theta = solver.space.validate({} if params is None else params)
-    solution = _solve(solver, theta, t, c_rate)
+    solution = _solve(_traced(solver), theta, t, jnp.asarray(c_rate, dtype=float))
     ok = np.asarray(solution.success)
     if not np.all(ok):
         where = "" if ok.ndim == 0 else f" for batch member(s) {np.flatnonzero(~ok)[:10].tolist()}"
@@ -95,6 +107,17 @@ def simulate(
         result = jax.tree.map(lambda x: x[first], solution.result)
         failed = result != diffrax.RESULTS.successful
         message = diffrax.RESULTS[result].rstrip(".") if bool(failed) else "non-finite voltage"
+        newton_failures = (
+            optx.RESULTS.nonlinear_max_steps_reached, optx.RESULTS.nonlinear_divergence
+        )  # fmt: skip
+        if any(bool(result == diffrax.RESULTS.promote(code)) for code in newton_failures):
+            raise SolverError(
+                f"{model.upper()} solve failed{where}: the Newton iteration for the potentials "
+                f"and pore-wall fluxes did not converge (newton_max_steps = "
+                f"{solver.newton_max_steps}, newton_tol = {solver.newton_tol}). The state may "
+                "have left the physical range (e.g. an electrode emptied); check the "
+                "parameters and C-rate, or raise newton_max_steps."
+            )
         raise SolverError(
             f"{model.upper()} solve failed{where}: {message}. Options: raise max_steps "
             f"(now {solver.max_steps}) or loosen rtol/atol (now {solver.rtol}/{solver.atol})."

@@ -1,4 +1,5 @@
 """Numerical solvers (method of lines with Diffrax): the reference the surrogates are judged by."""
 
+from ._p2d import P2DSolver as P2DSolver
 from ._solution import Solution as Solution
 from ._spm import SPMSolver as SPMSolver

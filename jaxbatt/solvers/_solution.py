@@ -20,6 +20,17 @@ class Solution(eqx.Module):
         result: the diffrax result code (`successful` unless the solver failed).
         num_steps: accepted time steps.
         model: ``"spm"`` or ``"p2d"``.
+
+    x-resolved fields (P2D only; None for the SPM), on the x cell centres of the whole cell
+    (anode, separator, cathode); solid-phase fields are NaN in the separator:
+        x: cell-centre positions [m], shape (N,).
+        c_e: electrolyte concentration [mol/m^3], shape (T, N).
+        phi_e_x: electrolyte potential [V], shape (T, N).
+        phi_s_x: solid potential [V], shape (T, N).
+        c_s_x: solid concentration [mol/m^3], shape (T, N, n_r) (n_r the larger of the two
+            electrodes' shell counts; the other is NaN-padded), at radii `r_anode` /
+            `r_cathode`.
+        j_x: pore-wall flux [mol/(m^2 s)], positive out of the particle, shape (T, N).
     """
 
     t: Array
@@ -35,6 +46,12 @@ class Solution(eqx.Module):
     result: diffrax.RESULTS
     num_steps: Array
     model: str = eqx.field(static=True, default="spm")
+    x: Array | None = None
+    c_e: Array | None = None
+    phi_e_x: Array | None = None
+    phi_s_x: Array | None = None
+    c_s_x: Array | None = None
+    j_x: Array | None = None
 
     @property
     def success(self):
