@@ -14,6 +14,8 @@ Runs, each selectable with --runs:
   coverage       >= 20 synthetic curves (numerical solver at random true parameters, uniform
                  over the box, 3 mV noise, fixed seeds): the fraction whose central 90 %
                  interval contains the truth, per parameter (well calibrated: about 0.9).
+                 --coverage-data model makes the curves with the voltage model itself, which
+                 tests the inference alone (priors, likelihood, NUTS) without model error.
 
 --model picks the voltage model: "surrogate" (jaxbatt.load_surrogate("spm")), "solver"
 (SolverVoltageModel, the exact likelihood) or "mlp-proxy" (a randomly initialised tanh MLP of
@@ -86,10 +88,11 @@ def voltage_model_for(name, args):
     raise SystemExit(f"unknown --model {name!r}")
 
 
-def data_for(model, truth, seed):
-    """The numerical solver's curve at `truth` (the proxy's own curve for the proxy) + noise."""
+def data_for(model, truth, seed, source="solver"):
+    """The numerical solver's curve at `truth` (the voltage model's own curve for the proxy,
+    or when `source` is "model") + noise."""
     theta = model.space.validate(truth)
-    if isinstance(model, MLPProxyVoltageModel):
+    if isinstance(model, MLPProxyVoltageModel) or source == "model":
         clean = np.asarray(model.voltage_vector(jnp.asarray(theta), jnp.asarray(TIMES)))
     else:
         clean = np.asarray(jaxbatt.simulate("spm", truth, t=TIMES, c_rate=2.0).voltage)
@@ -176,7 +179,7 @@ def bench_coverage(model, args, out):
     rows, start = [], time.perf_counter()
     for k, theta in enumerate(truths):
         truth = dict(zip(space.names, map(float, theta)))
-        v = data_for(model, truth, seed=10_000 + k)
+        v = data_for(model, truth, seed=10_000 + k, source=args.coverage_data)
         res, wall, flags = run_calibration(model, TIMES, v, compile=k == 0, seed=k, **settings)
         cells = [str(k)]
         for n, value in (*truth.items(), ("sigma", NOISE)):
@@ -190,7 +193,8 @@ def bench_coverage(model, args, out):
         print(" | ".join(cells), flush=True)
     total = time.perf_counter() - start
     fractions = {n: float(np.mean(h)) for n, h in hits.items()}
-    print(f"\n## coverage: {model.name}, {args.coverage_datasets} datasets, "
+    print(f"\n## coverage: {model.name}, data from the {args.coverage_data}, "
+          f"{args.coverage_datasets} datasets, "
           f"{settings['num_chains']} chains x ({settings['num_warmup']} + "
           f"{settings['num_samples']}), {total:.0f} s in all")  # fmt: skip
     print(table(rows, ["dataset", *space.names, "sigma [mV]", "wall [s]", "warned"]))
@@ -198,7 +202,7 @@ def bench_coverage(model, args, out):
     print("fraction of 90 % intervals containing the truth: "
           + ", ".join(f"{n} {f:.2f}" for n, f in fractions.items())
           + f" (binomial standard error at 0.9: {np.sqrt(0.09 / args.coverage_datasets):.2f})")
-    out["coverage"] = {"model": model.name, "settings": settings, "fractions": fractions,
+    out["coverage"] = {"model": model.name, "data": args.coverage_data, "settings": settings, "fractions": fractions,
                        "datasets": int(args.coverage_datasets), "wall_s": total,
                        "truths": truths.tolist(), "hits": hits}  # fmt: skip
 
@@ -214,6 +218,9 @@ def main():
     parser.add_argument("--coverage-chains", type=int, default=4)
     parser.add_argument("--coverage-warmup", type=int, default=500)
     parser.add_argument("--coverage-samples", type=int, default=500)
+    parser.add_argument("--coverage-data", choices=("solver", "model"), default="solver",
+                        help="coverage curves from the numerical solver (default) or from the "
+                        "voltage model itself (isolates the inference from the model's error)")
     parser.add_argument("--solver-chains", type=int, default=4)
     parser.add_argument("--solver-warmup", type=int, default=1000)
     parser.add_argument("--solver-samples", type=int, default=1000)
