@@ -124,6 +124,8 @@ def run_calibration(model, t, v, *, compile=True, **settings):
 def describe(result):
     parts = []
     for name, s in result.summary.items():
+        if np.ndim(s["mean"]):
+            continue  # the discrepancy coefficients (surrogate_error="correlated")
         scale, unit = (1e3, " mV") if name == "sigma" else (1.0, "")
         parts.append(f"{name} {s['mean'] * scale:.4g} +- {s['std'] * scale:.2g}{unit} "
                      f"(r_hat {s['r_hat']:.3f}, ess {s['ess']:.0f})")  # fmt: skip
@@ -150,7 +152,8 @@ def bench_chain_methods(model, args, out):
 
 def bench_main(model, args, out, key="main", settings=None, label=None):
     t, v, truth = example_for(model)
-    settings = settings or dict(num_chains=4, num_warmup=1000, num_samples=1000, seed=args.seed)
+    settings = settings or dict(num_chains=4, num_warmup=1000, num_samples=1000, seed=args.seed,
+                                surrogate_error=args.surrogate_error)  # fmt: skip
     res, wall, flags = run_calibration(model, t, v, **settings)
     z = {n: abs(res.summary[n]["mean"] - truth[n]) / res.summary[n]["std"] for n in truth}
     print(f"\n## {label or key}: {model.name}, {settings['num_chains']} chain(s) x "
@@ -163,7 +166,8 @@ def bench_main(model, args, out, key="main", settings=None, label=None):
         print("diagnostic warnings: " + "; ".join(flags))
     out[key] = {
         "model": model.name, "settings": settings, "wall_s": wall,
-        "summary": {n: {k: float(x) for k, x in s.items()} for n, s in res.summary.items()},
+        "summary": {n: {k: np.asarray(x).tolist() for k, x in s.items()}
+                    for n, s in res.summary.items()},  # fmt: skip
         "divergences": res.num_divergences, "warnings": flags,
     }  # fmt: skip
     return res
@@ -175,7 +179,8 @@ def bench_coverage(model, args, out):
     truths = space.from_unit(rng.uniform(size=(args.coverage_datasets, len(space))))
     hits = {n: [] for n in (*space.names, "sigma")}
     settings = dict(num_chains=args.coverage_chains, num_warmup=args.coverage_warmup,
-                    num_samples=args.coverage_samples)  # fmt: skip
+                    num_samples=args.coverage_samples,
+                    surrogate_error=args.surrogate_error)  # fmt: skip
     rows, start = [], time.perf_counter()
     for k, theta in enumerate(truths):
         truth = dict(zip(space.names, map(float, theta)))
@@ -194,6 +199,7 @@ def bench_coverage(model, args, out):
     total = time.perf_counter() - start
     fractions = {n: float(np.mean(h)) for n, h in hits.items()}
     print(f"\n## coverage: {model.name}, data from the {args.coverage_data}, "
+          f"surrogate_error={args.surrogate_error}, "
           f"{args.coverage_datasets} datasets, "
           f"{settings['num_chains']} chains x ({settings['num_warmup']} + "
           f"{settings['num_samples']}), {total:.0f} s in all")  # fmt: skip
@@ -221,6 +227,11 @@ def main():
     parser.add_argument("--coverage-data", choices=("solver", "model"), default="solver",
                         help="coverage curves from the numerical solver (default) or from the "
                         "voltage model itself (isolates the inference from the model's error)")
+    parser.add_argument("--surrogate-error", choices=("white", "correlated", "none"),
+                        default="white",
+                        help="how the voltage model's error enters the main and coverage "
+                        "runs: white noise (default, as before), a correlated discrepancy, "
+                        "or none")
     parser.add_argument("--solver-chains", type=int, default=4)
     parser.add_argument("--solver-warmup", type=int, default=1000)
     parser.add_argument("--solver-samples", type=int, default=1000)

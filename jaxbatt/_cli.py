@@ -161,6 +161,12 @@ def build_parser():
     cal.add_argument("--sigma", type=float, default=None, help="fix the noise level [mV]")
     cal.add_argument("--c-rate", type=float, default=None, help="C-rate of the data")
     cal.add_argument("--hierarchical", action="store_true", help="population prior over curves")
+    cal.add_argument(
+        "--surrogate-error", choices=("white", "correlated", "none"), default="white",
+        help="how the voltage model's own error enters: white (added to the noise, default), "
+        "correlated (a smooth per-curve discrepancy in time, needs a model with a stated "
+        "error such as the surrogate) or none",
+    )  # fmt: skip
     cal.add_argument("--no-plots", action="store_true")
     cal.set_defaults(func=_calibrate)
     return parser

@@ -19,7 +19,15 @@ from .._errors import InputError
 from .._validation import check_c_rate, check_model, check_times
 from .._voltage_model import AbstractVoltageModel
 from ._data import VOLTAGE_RANGE, Curve, as_curves
-from ._model import calibration_model, check_priors, pad_curves
+from ._model import (
+    DISCREPANCY_SITE,
+    calibration_model,
+    check_priors,
+    discrepancy_std,
+    legendre_basis,
+    pad_curves,
+    surrogate_error_mode,
+)
 from ._sampler import CHAIN_METHODS, chain_runner
 from ._solver_model import SolverVoltageModel
 
@@ -117,7 +125,7 @@ def calibrate(
     sigma: float | None = None,
     sigma_prior_mV: float = 5.0,
     priors: dict | None = None,
-    surrogate_error: bool = True,
+    surrogate_error: bool | str = True,
     voltage_model: AbstractVoltageModel | None = None,
     progress_bar: bool = True,
     *,
@@ -129,6 +137,8 @@ def calibrate(
     voltage_range: tuple[float, float] = VOLTAGE_RANGE,
     max_r_hat: float = 1.01,
     min_ess: float | None = None,
+    discrepancy_terms: int = 4,
+    discrepancy_scale: float = 2.0,
 ) -> "CalibrationResult":
     """Posterior of the degradation parameters given measured discharge curves (NUTS).
 
@@ -137,7 +147,12 @@ def calibrate(
     model's curve with standard deviation sqrt(sigma^2 + error_std^2), where sigma [V] is
     inferred with a HalfNormal(`sigma_prior_mV`) prior unless fixed, and error_std is the
     voltage model's own error (a surrogate's stored validation error; 0 for the solver) when
-    `surrogate_error` is True. See `jaxbatt.inference.calibration_model`.
+    `surrogate_error` is True (``"white"``). With ``surrogate_error="correlated"`` the model
+    error is instead a smooth discrepancy added to each curve's mean, a sum of
+    `discrepancy_terms` Legendre polynomials in time with Normal(0, `discrepancy_scale` *
+    error_std) coefficients, sampled with the parameters: a systematic model error (a bias
+    that white noise cannot absorb) then widens the posterior instead of shifting it. See
+    `jaxbatt.inference.calibration_model`.
 
     Several curves (a fleet of cells, or cycles of one cell) are fitted in one compiled
     program with the likelihood vmapped over curves; each curve has its own parameters and
@@ -160,7 +175,14 @@ def calibrate(
         sigma_prior_mV: scale of the HalfNormal prior on sigma [mV] (default 5 mV).
         priors: optional mapping parameter name -> numpyro distribution over its physical
             value, replacing the uniform prior; its support must lie inside the bounds.
-        surrogate_error: add the voltage model's `error_std` to the noise variance.
+        surrogate_error: how the voltage model's own error (`error_std`, V) enters:
+            True or ``"white"`` (default): added to the noise variance; False or ``"none"``:
+            ignored; ``"correlated"``: a smooth per-curve discrepancy delta(t) = sum_k a_k
+            phi_k(t) added to the mean, phi_k the Legendre polynomial P_k of
+            s = 2 t / t_max - 1 scaled to unit RMS, a_k ~ Normal(0, discrepancy_scale *
+            error_std) [V]; sampled as the site ``discrepancy`` and included in
+            `CalibrationResult.predictive`. Needs a voltage model with error_std > 0 (a
+            surrogate; not the exact solver).
         voltage_model: any `AbstractVoltageModel` (overrides `model` and `likelihood`).
         progress_bar: show NumPyro's progress bar.
         c_rate: C-rate of the data; checked against the voltage model's (the solver
@@ -174,6 +196,10 @@ def calibrate(
         voltage_range: physical voltage bounds [V] for the input check.
         max_r_hat, min_ess: thresholds of the convergence warning (default 1.01, and an
             effective sample size of 100 per chain).
+        discrepancy_terms: number K >= 1 of Legendre terms of the correlated discrepancy
+            (default 4: offset, slope, curvature, cubic); used with "correlated" only.
+        discrepancy_scale: prior standard deviation of each discrepancy coefficient in units
+            of the model's error_std (default 2, i.e. 2 * error_std volts); must be > 0.
 
     Returns:
         A `CalibrationResult`.
@@ -202,6 +228,22 @@ def calibrate(
     num_warmup = _positive_int(num_warmup, "num_warmup")
     num_samples = _positive_int(num_samples, "num_samples")
     priors = check_priors(priors, voltage_model.space)
+    error_mode = surrogate_error_mode(surrogate_error)
+    discrepancy_terms = _positive_int(discrepancy_terms, "discrepancy_terms")
+    try:
+        discrepancy_scale = float(discrepancy_scale)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"discrepancy_scale must be a positive number, got {discrepancy_scale!r}"
+        ) from None
+    if not (np.isfinite(discrepancy_scale) and discrepancy_scale > 0):
+        raise InputError(
+            "discrepancy_scale must be a positive factor of the model's error_std, got "
+            f"{discrepancy_scale!r}"
+        )
+    discrepancy_std_V = None
+    if error_mode == "correlated":
+        discrepancy_std_V = discrepancy_std(voltage_model, discrepancy_scale)
     if sigma is not None:
         sigma = float(sigma)
         if not (np.isfinite(sigma) and sigma > 0):
@@ -232,8 +274,10 @@ def calibrate(
         priors=priors,
         sigma=sigma,
         sigma_prior_std=sigma_prior_mV * 1e-3,
-        surrogate_error=bool(surrogate_error),
+        surrogate_error=error_mode,
         hierarchical=bool(hierarchical),
+        discrepancy_terms=discrepancy_terms,
+        discrepancy_scale=discrepancy_scale,
     )
     total = num_chains * (num_warmup + num_samples)
     sampler_settings = dict(
@@ -250,6 +294,8 @@ def calibrate(
         *(options[k] for k in ("voltage_model", "sigma", "sigma_prior_std")),
         options["surrogate_error"],
         options["hierarchical"],
+        options["discrepancy_terms"],
+        options["discrepancy_scale"],
         tuple(sorted(priors.items(), key=lambda item: item[0])),
         *(sampler_settings[k] for k in sorted(sampler_settings) if k != "init_strategy"),
     )
@@ -272,11 +318,15 @@ def calibrate(
             if p.name not in priors
             for suffix in ("pop_median", "pop_scale")
         ]
+    if error_mode == "correlated":
+        keep.append(DISCREPANCY_SITE)
     samples_by_chain = {}
     for name in keep:
         x = np.asarray(raw[name])
         if not is_fleet and x.ndim == 3:
             x = x[..., 0]  # one curve: drop the curve axis
+        elif not is_fleet and name == DISCREPANCY_SITE:
+            x = x[:, :, 0]  # (chains, draws, 1, K) -> (chains, draws, K)
         samples_by_chain[name] = x
     settings = dict(
         model=model,
@@ -291,8 +341,11 @@ def calibrate(
         max_tree_depth=max_tree_depth,
         sigma_fixed_V=sigma,
         sigma_prior_mV=sigma_prior_mV,
-        surrogate_error=bool(surrogate_error),
+        surrogate_error=error_mode,
         hierarchical=bool(hierarchical),
+        discrepancy_terms=discrepancy_terms if error_mode == "correlated" else None,
+        discrepancy_scale=discrepancy_scale if error_mode == "correlated" else None,
+        discrepancy_std_V=discrepancy_std_V,
         priors={name: repr(prior) for name, prior in priors.items()},
         c_rate=float(voltage_model.c_rate),
         max_r_hat=max_r_hat,
@@ -362,13 +415,16 @@ class CalibrationResult:
         samples_by_chain: name -> array (chains, draws) for one curve, (chains, draws, C) for
             several; names are the degradation parameters, ``sigma`` [V] (unless fixed) and,
             with a hierarchical prior, ``<name>_pop_median`` (physical units) and
-            ``<name>_pop_scale`` (logit scale).
+            ``<name>_pop_scale`` (logit scale); with ``surrogate_error="correlated"``,
+            ``discrepancy`` [V], the Legendre coefficients of the model discrepancy, shape
+            (chains, draws, K) for one curve, (chains, draws, C, K) for several.
         diverging: (chains, draws) booleans: divergent transitions after warm-up.
         num_steps: (chains, draws) leapfrog steps per NUTS iteration.
         voltage_model: the `AbstractVoltageModel` used.
         curves: the checked data, one `Curve` per curve.
         is_fleet: whether several curves were given (sites carry a curve axis).
-        settings: the sampler settings and model options.
+        settings: the sampler settings and model options (``surrogate_error`` is "none",
+            "white" or "correlated").
         wall_time_s: wall time of compilation and sampling [s].
     """
 
@@ -434,7 +490,7 @@ class CalibrationResult:
                 "R-hat and the effective sample size"
             )
         for name, stats in self.summary.items():
-            r_hat, ess = np.atleast_1d(stats["r_hat"]), np.atleast_1d(stats["ess"])
+            r_hat, ess = np.ravel(stats["r_hat"]), np.ravel(stats["ess"])
             if np.all(np.isnan(r_hat)):
                 continue
             worst = int(np.argmax(np.where(np.isnan(r_hat), np.inf, r_hat)))
@@ -453,7 +509,12 @@ class CalibrationResult:
         return problems
 
     def _site_label(self, name, k):
-        per_curve = self.is_fleet and np.ndim(self.summary[name]["mean"])
+        shape = np.shape(self.summary[name]["mean"])
+        if name == DISCREPANCY_SITE:  # (K,) or (C, K)
+            index = np.unravel_index(k, shape)
+            term = f"term {index[-1]}"
+            return f"{name}[curve {index[0]}, {term}]" if len(shape) > 1 else f"{name}[{term}]"
+        per_curve = self.is_fleet and len(shape)
         return f"{name}[curve {k}]" if per_curve else name
 
     def _curve(self, curve):
@@ -465,7 +526,7 @@ class CalibrationResult:
         """name -> flattened samples of one curve (population sites are shared)."""
         curve = self._curve(curve)
         return {
-            k: (x[:, curve] if self.is_fleet and x.ndim == 2 else x)
+            k: (x[:, curve] if self.is_fleet and x.ndim >= 2 else x)
             for k, x in self.samples.items()
         }
 
@@ -482,6 +543,19 @@ class CalibrationResult:
             return s["sigma"]
         return np.full(self.theta_samples(curve).shape[0], self.settings["sigma_fixed_V"])
 
+    def discrepancy_at(self, t, curve: int = 0) -> np.ndarray | None:
+        """Model discrepancy delta(t) [V] of each posterior draw of curve `curve` at times `t`,
+        shape (chains * draws, T); None unless the calibration used
+        ``surrogate_error="correlated"``."""
+        s = self.curve_samples(curve)
+        if DISCREPANCY_SITE not in s:
+            return None
+        basis = np.asarray(
+            legendre_basis(np.asarray(t, dtype=float), self.voltage_model.t_max,
+                           s[DISCREPANCY_SITE].shape[-1])
+        )  # fmt: skip
+        return s[DISCREPANCY_SITE] @ basis.T
+
     def predictive(
         self,
         t=None,
@@ -495,10 +569,12 @@ class CalibrationResult:
         """Posterior-predictive voltage band of curve `curve` at times `t` [s].
 
         Evaluates the voltage model at `num_draws` posterior draws (evenly thinned over all
-        chains); with ``noise=True`` each draw also gets Gaussian noise of its sigma
-        (combined with the model's error_std when the calibration counted it), so the band
-        is where new measurements should fall; with ``noise=False`` it is the band of the
-        model curve. `t` defaults to the curve's data times.
+        chains), plus each draw's model discrepancy delta(t) when the calibration used
+        ``surrogate_error="correlated"``; with ``noise=True`` each draw also gets Gaussian
+        noise of its sigma (combined with the model's error_std when the calibration counted
+        it as white noise), so the band is where new measurements should fall; with
+        ``noise=False`` it is the band of the (discrepancy-corrected) model curve. `t`
+        defaults to the curve's data times.
         """
         curve = self._curve(curve)
         t = self.curves[curve].t if t is None else check_times(t)
@@ -516,9 +592,12 @@ class CalibrationResult:
         voltages = np.asarray(
             _voltages_at(self.voltage_model, jnp.asarray(theta[index]), jnp.asarray(t))
         )
+        delta = self.discrepancy_at(t, curve)
+        if delta is not None:
+            voltages = voltages + delta[index]
         if noise:
             scale = sigma[index]
-            if self.settings["surrogate_error"]:
+            if self.settings["surrogate_error"] in (True, "white"):
                 scale = np.sqrt(scale**2 + float(self.voltage_model.error_std) ** 2)
             rng = np.random.default_rng(seed)
             voltages = voltages + scale[:, None] * rng.standard_normal(voltages.shape)
@@ -544,11 +623,16 @@ class CalibrationResult:
         lines += [header, "-" * len(header)]
         for name, stats in self.summary.items():
             scale, label = (1e3, f"{name} [mV]") if name == "sigma" else (1.0, name)
+            if name == DISCREPANCY_SITE:
+                scale = 1e3  # shown in mV
+            shape = np.shape(stats["mean"])
             count = np.size(stats["mean"])
             for k in range(count):
-                row = {key: np.atleast_1d(val)[k] for key, val in stats.items()}
+                row = {key: np.ravel(val)[k] for key, val in stats.items()}
                 shared = name.endswith(("_pop_median", "_pop_scale"))
                 tag = f"{label}[{k}]" if count > 1 or (self.is_fleet and not shared) else label
+                if len(shape) > 1:
+                    tag = f"{label}[{','.join(map(str, np.unravel_index(k, shape)))}]"
                 lines.append(
                     f"{tag:<18}"
                     + "".join(f"{row[key] * scale:>10.4g}" for key in columns)
@@ -556,9 +640,15 @@ class CalibrationResult:
                 )
         if s["sigma_fixed_V"] is not None:
             lines.append(f"sigma fixed at {s['sigma_fixed_V'] * 1e3:g} mV")
-        if s["surrogate_error"] and float(self.voltage_model.error_std) > 0:
-            error_mV = float(self.voltage_model.error_std) * 1e3
+        error_mV = float(self.voltage_model.error_std) * 1e3
+        if s["surrogate_error"] in (True, "white") and error_mV > 0:
             lines.append(f"model error std {error_mV:.3g} mV added to the noise")
+        if s["surrogate_error"] == "correlated":
+            lines.append(
+                f"model discrepancy: {s['discrepancy_terms']} Legendre terms in time, "
+                f"coefficients [mV] with prior std {s['discrepancy_std_V'] * 1e3:.3g} mV "
+                f"({s['discrepancy_scale']:g} x model error std {error_mV:.3g} mV)"
+            )
         steps = self.num_steps.mean()
         lines.append(
             f"divergences: {self.num_divergences}; mean leapfrog steps per iteration: {steps:.1f}"

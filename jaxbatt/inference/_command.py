@@ -12,7 +12,8 @@ def run_calibrate_command(args) -> dict:
 
     `args` carries the parsed options: data (list of paths), model, likelihood, num_chains,
     num_warmup, num_samples, seed, sigma [V or None], c_rate [or None], hierarchical, out,
-    no_plots. Returns the written files, name -> path.
+    no_plots, and optionally surrogate_error ("white", default; "correlated"; "none").
+    Returns the written files, name -> path.
     """
     voltage_model = resolve_voltage_model(args.model, args.likelihood, None, args.c_rate)
     truth = None
@@ -40,6 +41,7 @@ def run_calibrate_command(args) -> dict:
         t, v, model=args.model, num_chains=args.num_chains, num_warmup=args.num_warmup,
         num_samples=args.num_samples, seed=args.seed, likelihood=args.likelihood,
         sigma=args.sigma, c_rate=args.c_rate, hierarchical=args.hierarchical, progress_bar=True,
+        surrogate_error=getattr(args, "surrogate_error", "white"),
     )  # fmt: skip
     print(result.table())
     if truth is not None:

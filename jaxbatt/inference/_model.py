@@ -4,6 +4,14 @@ Data are C curves padded to a common length T: times ``t (C, T)`` [s], voltages
 ``v (C, T)`` [V] and a boolean ``mask (C, T)`` that is False on padding. Each curve has its
 own degradation parameters and its own noise level; the likelihood evaluates the voltage model
 on every curve at once (`jax.vmap`).
+
+The voltage model's own error (a surrogate's stated `error_std`) enters in one of three ways
+(`surrogate_error`): ``"none"``; ``"white"``, added in quadrature to the noise; or
+``"correlated"``, a smooth model discrepancy per curve added to the mean (Kennedy and
+O'Hagan, 2001): delta(t) = sum_k a_k phi_k(t) with phi_k the Legendre polynomial P_k of
+s = 2 t / t_max - 1 scaled to unit RMS on [-1, 1], and a_k ~ Normal(0, discrepancy_std).
+A systematic, slowly varying model error biases a white-noise fit; the discrepancy terms
+can absorb it, at the price of wider (honest) posteriors for the parameters it confounds.
 """
 
 from collections.abc import Mapping
@@ -21,6 +29,49 @@ from .._voltage_model import AbstractVoltageModel
 # unit-box coordinate is close to uniform (a logit-normal with scale ~1.7 is nearly flat).
 POPULATION_LOC_SCALE = 1.5
 POPULATION_SPREAD_SCALE = 1.0
+
+SURROGATE_ERROR_MODES = ("none", "white", "correlated")
+DISCREPANCY_SITE = "discrepancy"  # (C, K) Legendre coefficients [V] (deterministic)
+DISCREPANCY_LATENT_SITE = "discrepancy_z"  # (C, K) their standardised latents, Normal(0, 1)
+
+
+def surrogate_error_mode(value) -> str:
+    """Normalise `surrogate_error`: False/"none", True/"white" or "correlated"."""
+    if value is True or (isinstance(value, np.bool_) and bool(value)):
+        return "white"
+    if value is False or (isinstance(value, np.bool_) and not bool(value)):
+        return "none"
+    if isinstance(value, str) and value in SURROGATE_ERROR_MODES:
+        return value
+    raise InputError(
+        f"surrogate_error must be True/'white', False/'none' or 'correlated', got {value!r}"
+    )
+
+
+def legendre_basis(t, t_max, terms: int):
+    """Discrepancy basis (..., T, K): Legendre polynomials P_0 .. P_{K-1} of
+    s = 2 t / t_max - 1, each scaled by sqrt(2 k + 1) to unit RMS over s uniform on [-1, 1]."""
+    s = 2.0 * jnp.asarray(t) / t_max - 1.0
+    columns = [jnp.ones_like(s)]
+    if terms > 1:
+        columns.append(s)
+    for n in range(1, terms - 1):  # (n + 1) P_{n+1} = (2 n + 1) s P_n - n P_{n-1}
+        columns.append(((2 * n + 1) * s * columns[n] - n * columns[n - 1]) / (n + 1))
+    scale = jnp.sqrt(2.0 * jnp.arange(terms) + 1.0)
+    return jnp.stack(columns, axis=-1) * scale
+
+
+def discrepancy_std(voltage_model: AbstractVoltageModel, factor: float) -> float:
+    """Prior standard deviation [V] of each discrepancy coefficient: `factor` times the voltage
+    model's stated `error_std` (which must be positive)."""
+    error = float(voltage_model.error_std)
+    if not (np.isfinite(error) and error > 0):
+        raise InputError(
+            f"surrogate_error='correlated' needs a voltage model with a stated error (a "
+            f"positive error_std, as the bundled surrogates have), but {voltage_model.name!r} "
+            f"has error_std = {error:g} V; use surrogate_error='white' or 'none' with it"
+        )
+    return factor * error
 
 
 def unit_site(name: str) -> str:
@@ -80,8 +131,10 @@ def calibration_model(
     priors: dict,
     sigma: float | None,
     sigma_prior_std: float,
-    surrogate_error: bool,
+    surrogate_error,
     hierarchical: bool,
+    discrepancy_terms: int = 4,
+    discrepancy_scale: float = 2.0,
 ):
     """NumPyro model of C curves with independent (or hierarchical) per-curve parameters.
 
@@ -94,8 +147,13 @@ def calibration_model(
             ``sigmoid(pop_loc + pop_scale * raw)``, ``pop_loc ~ Normal(0, 1.5)``,
             ``pop_scale ~ HalfNormal(1)``, ``raw ~ Normal(0, 1)`` (non-centred);
         ``sigma`` (C,): measurement noise [V], ``HalfNormal(sigma_prior_std)``, unless fixed;
-        ``v_obs``: the voltages, Normal(V_model(theta, t), sqrt(sigma^2 + error_std^2)) with
-            error_std the voltage model's own error when `surrogate_error` is True.
+        ``discrepancy_z`` (C, K) and the deterministic ``discrepancy`` (C, K) [V]
+            (``surrogate_error="correlated"`` only): the Legendre coefficients a_k of each
+            curve's model discrepancy delta(t) = sum_k a_k phi_k(t) (see `legendre_basis`),
+            ``a = discrepancy_scale * error_std * z``, ``z ~ Normal(0, 1)`` (non-centred);
+        ``v_obs``: the voltages, Normal(V_model(theta, t) + delta(t), sqrt(sigma^2 + e^2)),
+            e the voltage model's `error_std` with ``"white"`` and 0 otherwise; delta = 0
+            unless ``"correlated"``.
 
     Args:
         t, v, mask: (C, T) times [s], voltages [V] and the mask of real (non-padding) points.
@@ -103,9 +161,15 @@ def calibration_model(
         priors: user priors, name -> numpyro distribution in physical units.
         sigma: fixed noise standard deviation [V], or None to infer it.
         sigma_prior_std: scale of the HalfNormal prior on sigma [V].
-        surrogate_error: add the model's `error_std` (V) in quadrature to sigma.
+        surrogate_error: how the model's `error_std` (V) enters: ``"none"`` (or False),
+            ``"white"`` (or True: in quadrature to sigma), or ``"correlated"`` (a smooth
+            discrepancy added to the mean; needs error_std > 0).
         hierarchical: population prior over the curves (needs C >= 2).
+        discrepancy_terms: K, the number of Legendre terms of the discrepancy (>= 1).
+        discrepancy_scale: prior std of each discrepancy coefficient in units of the
+            model's `error_std` (so ``discrepancy_scale * error_std`` volts).
     """
+    mode = surrogate_error_mode(surrogate_error)
     space = voltage_model.space
     n_curves = t.shape[0]
     population = {}
@@ -138,10 +202,20 @@ def calibration_model(
             noise = numpyro.sample("sigma", dist.HalfNormal(sigma_prior_std))
         else:
             noise = jnp.full((n_curves,), sigma)
+        if mode == "correlated":
+            prior_std = discrepancy_std(voltage_model, discrepancy_scale)
+            z = numpyro.sample(
+                DISCREPANCY_LATENT_SITE,
+                dist.Normal(0.0, 1.0).expand([discrepancy_terms]).to_event(1),
+            )
+            coefficients = numpyro.deterministic(DISCREPANCY_SITE, prior_std * z)  # (C, K)
     theta = jnp.stack(columns, axis=-1)  # (C, P)
     mean = jax.vmap(voltage_model.voltage_vector)(theta, t)  # (C, T)
+    if mode == "correlated":
+        basis = legendre_basis(t, voltage_model.t_max, discrepancy_terms)  # (C, T, K)
+        mean = mean + jnp.einsum("ctk,ck->ct", basis, coefficients)
     variance = noise**2
-    if surrogate_error:
+    if mode == "white":
         variance = variance + jnp.asarray(voltage_model.error_std, dtype=float) ** 2
     scale = jnp.sqrt(variance)[:, None]
     numpyro.sample("v_obs", dist.Normal(mean, scale).mask(mask).to_event(2), obs=v)

@@ -538,7 +538,7 @@ class P2DSolver(eqx.Module):
     - ``"newton"``: a Newton solve of G = 0 inside every right-hand-side evaluation
       (implicit-function-theorem derivatives); the state is the concentrations only.
 
-    Both give the same solution (tested); the relaxation form is about twice as fast.
+    Both give the same solution (tested, slow marker) at about the same speed (benchmark).
 
     Attributes:
         cell: the `Cell`.

@@ -1,0 +1,221 @@
+"""Model discrepancy in calibration: ``surrogate_error`` "none", "white" (default) and
+"correlated" (a smooth Legendre-polynomial discrepancy per curve, Kennedy-O'Hagan style).
+
+Uses the cheap closed-form test double of tests/test_calibrate.py, given a stated error of
+1 mV, so NUTS runs in seconds.
+"""
+
+import json
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from numpy.polynomial import legendre
+from test_calibrate import TRUTH, ClosedFormVoltageModel, _synthetic
+
+from jaxbatt import InputError
+from jaxbatt.cells import nrel_parameter_space
+from jaxbatt.inference import ConvergenceWarning, calibrate
+
+ERROR = 1e-3  # V: the test double's stated error
+NOISE = 1e-3  # V
+DRIFT = 2e-3  # V: a linear bias rising from 0 to 2 error_std over the window
+FAST = dict(num_chains=2, num_warmup=300, num_samples=300, progress_bar=False, seed=1)
+TINY = dict(num_chains=1, num_warmup=40, num_samples=40, progress_bar=False)
+
+
+@pytest.fixture(scope="module")
+def inexact():
+    return ClosedFormVoltageModel(space=nrel_parameter_space(), error_std=ERROR)
+
+
+def _quiet_calibrate(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return calibrate(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def biased(inexact):
+    """Data = test double + noise + a smooth linear bias the model does not know about."""
+    t, v = _synthetic(inexact, TRUTH, seed=3, noise=NOISE)
+    v = v + DRIFT * t / inexact.t_max
+    fits = {
+        mode: _quiet_calibrate(t, v, voltage_model=inexact, surrogate_error=mode, **FAST)
+        for mode in ("white", "correlated")
+    }
+    return t, v, fits
+
+
+def test_legendre_basis_is_unit_rms_legendre():
+    from jaxbatt.inference._model import legendre_basis  # noqa: PLC0415
+
+    t = np.linspace(0.0, 1350.0, 2001)
+    basis = np.asarray(legendre_basis(t, 1350.0, 5))
+    assert basis.shape == (2001, 5)
+    s = 2 * t / 1350.0 - 1
+    for k in range(5):
+        expected = np.sqrt(2 * k + 1) * legendre.legval(s, np.eye(5)[k])
+        np.testing.assert_allclose(basis[:, k], expected, atol=1e-12)
+    rms = np.sqrt(np.mean(basis**2, axis=0))
+    np.testing.assert_allclose(rms, 1.0, atol=5e-3)  # unit RMS over [-1, 1]
+    assert np.asarray(legendre_basis(t[:3], 1350.0, 1)).shape == (3, 1)
+
+
+def test_default_and_white_are_the_previous_model(inexact):
+    """True, "white" and the default draw identical samples; "none" (and False) differ from
+    them because the 1 mV model error is then not counted."""
+    t, v = _synthetic(inexact, TRUTH, seed=5, noise=3e-3)
+    runs = {
+        label: _quiet_calibrate(t, v, voltage_model=inexact, seed=2, **TINY, **kwargs)
+        for label, kwargs in {
+            "default": {}, "true": {"surrogate_error": True},
+            "white": {"surrogate_error": "white"}, "none": {"surrogate_error": "none"},
+            "false": {"surrogate_error": False},
+        }.items()
+    }  # fmt: skip
+    for label in ("true", "white"):
+        assert set(runs[label].samples) == {"k_i0", "k_Ds", "sigma"}
+        for name in ("k_i0", "k_Ds", "sigma"):
+            np.testing.assert_array_equal(
+                runs[label].samples_by_chain[name], runs["default"].samples_by_chain[name]
+            )
+    np.testing.assert_array_equal(runs["none"].samples["sigma"], runs["false"].samples["sigma"])
+    assert not np.allclose(runs["none"].samples["sigma"], runs["default"].samples["sigma"])
+    assert runs["white"].settings["surrogate_error"] == "white"
+    assert runs["none"].settings["surrogate_error"] == "none"
+    assert runs["white"].settings["discrepancy_terms"] is None
+    assert "model error std 1 mV added to the noise" in runs["white"].table()
+    assert "added to the noise" not in runs["none"].table()
+
+
+def test_white_log_density_is_the_quadrature_formula(inexact):
+    """The default likelihood is Normal(V, sqrt(sigma^2 + error_std^2)), unchanged."""
+    from numpyro.infer.util import log_density  # noqa: PLC0415
+    from scipy.stats import norm  # noqa: PLC0415
+
+    from jaxbatt.inference._model import calibration_model, pad_curves  # noqa: PLC0415
+    from jaxbatt.inference._data import as_curves  # noqa: PLC0415
+
+    curves, _ = as_curves(*_synthetic(inexact, TRUTH, n=30, seed=1), t_max=1350.0)
+    t, v, mask = pad_curves(curves)
+    point = {"k_i0_unit": jnp.array([0.4]), "k_Ds_unit": jnp.array([0.2]),
+             "sigma": jnp.array([0.004])}  # fmt: skip
+    options = dict(voltage_model=inexact, priors={}, sigma=None, sigma_prior_std=5e-3,
+                   hierarchical=False)  # fmt: skip
+    space = inexact.space
+    theta = space.from_unit(np.array([0.4, 0.2]))
+    mean = np.asarray(inexact.voltage_vector(jnp.asarray(theta), jnp.asarray(t[0])))
+    sigma_prior = norm.logpdf(0.004, scale=5e-3) + np.log(2)  # HalfNormal
+    for mode, total in (("white", np.hypot(0.004, ERROR)), ("none", 0.004)):
+        expected = norm.logpdf(v[0], mean, total).sum() + sigma_prior  # Uniform(0,1): log 1 = 0
+        got = float(log_density(calibration_model, (t, v, mask),
+                                dict(options, surrogate_error=mode), point)[0])  # fmt: skip
+        assert got == pytest.approx(expected, rel=1e-10), mode
+
+
+def test_correlated_discrepancy_covers_a_smooth_bias(biased):
+    """A bias of up to 2 error_std pulls the white-noise posterior off the truth (it is
+    over-confident); the correlated discrepancy widens the posterior so the truth lies
+    inside its 90 % intervals."""
+    _, _, fits = biased
+    white, corr = fits["white"], fits["correlated"]
+    for name, truth in zip(("k_i0", "k_Ds"), TRUTH):
+        s = corr.summary[name]
+        assert s["q05"] <= truth <= s["q95"], (name, s)
+        assert corr.summary[name]["std"] > 3 * white.summary[name]["std"], name
+    w = white.summary["k_Ds"]
+    assert not w["q05"] <= TRUTH[1] <= w["q95"], w  # the bias shifts the white fit
+    assert set(corr.summary) == {"k_i0", "k_Ds", "sigma", "discrepancy"}
+    assert "discrepancy" not in white.samples
+    delta = corr.samples["discrepancy"]
+    assert delta.shape == (600, 4) and np.all(np.isfinite(delta))
+    assert corr.samples_by_chain["discrepancy"].shape == (2, 300, 4)
+    assert corr.summary["discrepancy"]["mean"].shape == (4,)
+    assert np.all(np.abs(delta) < 20 * ERROR)  # draws stay within their 2 mV prior's reach
+    settings = corr.settings
+    assert settings["surrogate_error"] == "correlated" and settings["discrepancy_terms"] == 4
+    assert settings["discrepancy_std_V"] == pytest.approx(2 * ERROR)
+    table = corr.table()
+    assert "discrepancy[3]" in table and "4 Legendre terms" in table and "prior std 2 mV" in table
+    assert "added to the noise" not in table
+    json.dumps(corr.to_dict())  # JSON-ready with the (K,) discrepancy summary
+
+
+def test_predictive_includes_the_discrepancy(biased, inexact):
+    t, v, fits = biased
+    corr = fits["correlated"]
+    band = corr.predictive(noise=False, num_draws=50)
+    index = np.unique(np.linspace(0, 599, 50).astype(int))
+    theta = corr.theta_samples()[index]
+    model_only = np.stack(
+        [np.asarray(inexact.voltage_vector(jnp.asarray(th), jnp.asarray(t))) for th in theta]
+    )
+    delta = corr.discrepancy_at(t)[index]
+    assert np.max(np.abs(delta)) > 1e-4  # a nonzero discrepancy is being added
+    np.testing.assert_allclose(band.draws, model_only + delta, atol=1e-9)
+    assert fits["white"].discrepancy_at(t) is None
+    # the corrected model curve follows the biased data: residuals average out
+    assert abs(np.mean(v - band.median)) < 0.5 * NOISE
+    noisy = corr.predictive(noise=True)
+    inside = np.mean((v >= noisy.lower) & (v <= noisy.upper))
+    assert 0.8 <= inside <= 1.0, inside
+
+
+def test_correlated_fleet_shapes_and_padding(inexact):
+    """Several curves of unequal length: one (K,) discrepancy per curve, and the padded,
+    masked log density equals the sum of the curves' own."""
+    from numpyro.infer.util import log_density  # noqa: PLC0415
+
+    from jaxbatt.inference._data import as_curves  # noqa: PLC0415
+    from jaxbatt.inference._model import calibration_model, pad_curves  # noqa: PLC0415
+
+    data = [_synthetic(inexact, TRUTH, n=50, seed=1), _synthetic(inexact, TRUTH, n=23, seed=2)]
+    options = dict(voltage_model=inexact, priors={}, sigma=None, sigma_prior_std=5e-3,
+                   surrogate_error="correlated", hierarchical=False,
+                   discrepancy_terms=3)  # fmt: skip
+    z = np.array([[0.5, -1.0, 0.3], [-0.2, 0.7, 1.1]])
+
+    def logp(curves, rows):
+        t, v, mask = pad_curves(curves)
+        n = len(curves)
+        params = {"k_i0_unit": jnp.full(n, 0.4), "k_Ds_unit": jnp.full(n, 0.2),
+                  "sigma": jnp.full(n, 0.004), "discrepancy_z": jnp.asarray(z[rows])}  # fmt: skip
+        return float(log_density(calibration_model, (t, v, mask), options, params)[0])
+
+    curves, _ = as_curves(data, None, t_max=1350.0)
+    both = logp(curves, [0, 1])
+    assert both == pytest.approx(logp(curves[:1], [0]) + logp(curves[1:], [1]), rel=1e-12)
+    assert both != pytest.approx(logp(curves, [1, 0]), rel=1e-6)  # the discrepancy matters
+
+    fleet = _quiet_calibrate(data, None, voltage_model=inexact, surrogate_error="correlated",
+                             discrepancy_terms=3, discrepancy_scale=1.5, seed=0, max_tree_depth=5,
+                             **TINY)  # fmt: skip
+    assert fleet.samples["discrepancy"].shape == (40, 2, 3)
+    assert fleet.summary["discrepancy"]["mean"].shape == (2, 3)
+    assert fleet.summary["k_i0"]["mean"].shape == (2,) and "sigma" in fleet.summary
+    assert fleet.discrepancy_at(data[1][0], curve=1).shape == (40, 23)
+    assert fleet.predictive(curve=1).draws.shape == (40, 23)
+    assert fleet.settings["discrepancy_std_V"] == pytest.approx(1.5 * ERROR)
+    assert "discrepancy[1,2]" in fleet.table()
+
+
+def test_bad_discrepancy_settings_raise(inexact):
+    exact = ClosedFormVoltageModel(space=nrel_parameter_space())  # error_std = 0
+    t, v = _synthetic(inexact, TRUTH)
+    with pytest.raises(InputError, match="surrogate_error must be .*'correlated', got 'smooth'"):
+        calibrate(t, v, voltage_model=inexact, surrogate_error="smooth")
+    with pytest.raises(InputError, match="surrogate_error must be"):
+        calibrate(t, v, voltage_model=inexact, surrogate_error=1)
+    for bad in (0, -2, 2.5, True):
+        with pytest.raises(InputError, match="discrepancy_terms must be a positive integer"):
+            calibrate(t, v, voltage_model=inexact, surrogate_error="correlated",
+                      discrepancy_terms=bad)  # fmt: skip
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "big"):
+        with pytest.raises(InputError, match="discrepancy_scale must be a positive"):
+            calibrate(t, v, voltage_model=inexact, surrogate_error="correlated",
+                      discrepancy_scale=bad)  # fmt: skip
+    with pytest.raises(InputError, match=r"surrogate_error='correlated' needs a voltage model "
+                       r"with a stated error.*error_std = 0 V"):  # fmt: skip
+        calibrate(t, v, voltage_model=exact, surrogate_error="correlated")
