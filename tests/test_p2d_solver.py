@@ -442,3 +442,26 @@ def test_newton_and_relaxation_forms_agree():
     for field in ("voltage", "c_e", "j_x"):
         a, b = np.asarray(getattr(newton, field)), np.asarray(getattr(relaxation, field))
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9 * np.nanmax(np.abs(b)))
+
+
+@pytest.mark.slow
+def test_exact_p2d_likelihood_has_forward_mode_gradients():
+    """calibrate(model="p2d", likelihood="solver") differentiates the P2D in forward mode
+    (`adjoint=diffrax.ForwardMode()`): its gradient matches finite differences."""
+    from jaxbatt.inference import SolverVoltageModel  # noqa: PLC0415
+
+    model = SolverVoltageModel("p2d", **MESHES["coarse"], rtol=1e-8, atol=1e-10)
+    t = jnp.linspace(10.0, 1350.0, 30)
+    weights = jnp.linspace(1.0, 2.0, t.size)
+
+    def loss(th):
+        return jnp.sum(weights * model.voltage_vector(th, t))
+
+    theta = jnp.asarray(THETA)
+    grad = np.asarray(jax.jit(jax.grad(loss))(theta))
+    value = jax.jit(loss)
+    for k, h in enumerate((1e-4, 1e-3)):
+        e = np.zeros(2)
+        e[k] = h
+        fd = (float(value(theta + e)) - float(value(theta - e))) / (2 * h)
+        assert grad[k] == pytest.approx(fd, rel=1e-4)

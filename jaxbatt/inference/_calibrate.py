@@ -78,6 +78,12 @@ def resolve_voltage_model(model, likelihood, voltage_model, c_rate) -> AbstractV
     if voltage_model is None:
         if likelihood == "solver":
             voltage_model = _solver_model(model, 2.0 if c_rate is None else c_rate)
+        elif model == "p2d":
+            raise InputError(
+                "there is no P2D surrogate yet: use likelihood='solver' for the exact P2D "
+                "likelihood (about 100 ms per curve and gradient: expect hours for 4 x "
+                "(500 + 500)), or model='spm' with its surrogate"
+            )
         else:
             voltage_model = _load_surrogate(model)
     if not isinstance(voltage_model, AbstractVoltageModel):

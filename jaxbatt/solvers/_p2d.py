@@ -557,6 +557,9 @@ class P2DSolver(eqx.Module):
         newton_tol: tolerance of the Newton solves (on u and on the residuals, in V).
         newton_max_steps: Newton iteration limit; failing to converge within it marks the
             solution unsuccessful (`jaxbatt.simulate` raises a `SolverError` naming it).
+        adjoint: how Diffrax differentiates the solve (default reverse mode through
+            checkpoints; ``diffrax.ForwardMode()`` for `jax.jacfwd`, as the exact-solver
+            calibration likelihood uses).
     """
 
     cell: Cell
@@ -575,6 +578,7 @@ class P2DSolver(eqx.Module):
     relaxation_time: float = 1e-6
     newton_tol: float = 1e-8
     newton_max_steps: int = eqx.field(static=True, default=32)
+    adjoint: diffrax.AbstractAdjoint = diffrax.RecursiveCheckpointAdjoint()
 
     def __check_init__(self):
         if self.algebraic not in ALGEBRAIC:
@@ -845,6 +849,7 @@ class P2DSolver(eqx.Module):
                 rtol=self.rtol, atol=self.atol, norm=self._norm, pcoeff=0.3, icoeff=0.3
             ),
             max_steps=self.max_steps,
+            adjoint=self.adjoint,
             throw=False,
         )
         return self._solution(cell, sol, t, i, initial_result)
