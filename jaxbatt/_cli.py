@@ -151,7 +151,9 @@ def build_parser():
         "header time_s,voltage_V (s, V). With no file, calibrates the bundled example.",
     )
     cal.add_argument("data", nargs="*", help="CSV files (time_s,voltage_V); none: bundled example")
-    cal.add_argument("--model", default="spm", help="spm (default)")
+    cal.add_argument(
+        "--model", default="spm", help="spm (default), or p2d with --likelihood solver"
+    )
     cal.add_argument("--out", default="calibration", help="output folder (default ./calibration)")
     cal.add_argument("--likelihood", default="surrogate", help="surrogate (default) or solver")
     cal.add_argument("--num-chains", type=int, default=4)
