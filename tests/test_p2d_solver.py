@@ -17,7 +17,7 @@ import pytest
 import jaxbatt
 from jaxbatt import InputError, ParameterError, SolverError
 from jaxbatt._constants import FARADAY
-from jaxbatt._simulate import make_solver
+from jaxbatt._simulate import _traced, make_solver
 from jaxbatt.physics import (
     effective_transport,
     electrolyte_charge_residual,
@@ -54,15 +54,16 @@ MESHES = {
 
 
 def dynamic(solver, **values):
-    """`solver` with its cell's numbers, tolerances and relaxation time as arrays (traced
-    under `eqx.filter_jit`, so they do not trigger recompilation); `values` override them."""
-    cell = jax.tree.map(lambda x: jnp.asarray(x) if isinstance(x, float) else x, solver.cell)
-    names = ("rtol", "atol", "newton_tol", "relaxation_time")
-    fields = {n: jnp.asarray(values.get(n, getattr(solver, n)), dtype=float) for n in names}
+    """`solver` with its Python floats (cell numbers, tolerances, relaxation time) as arrays,
+    as `jaxbatt.simulate` passes it (`_traced`): traced under `eqx.filter_jit`, so they do not
+    trigger recompilation; `values` override fields of the solver."""
+    solver = _traced(solver)
+    if not values:
+        return solver
     return eqx.tree_at(
-        lambda s: (s.cell,) + tuple(getattr(s, n) for n in names),
+        lambda s: tuple(getattr(s, n) for n in values),
         solver,
-        (cell,) + tuple(fields[n] for n in names),
+        tuple(jnp.asarray(v, dtype=float) for v in values.values()),
     )
 
 

@@ -81,8 +81,8 @@ def resolve_voltage_model(model, likelihood, voltage_model, c_rate) -> AbstractV
         elif model == "p2d":
             raise InputError(
                 "there is no P2D surrogate yet: use likelihood='solver' for the exact P2D "
-                "likelihood (about 100 ms per curve and gradient: expect hours for 4 x "
-                "(500 + 500)), or model='spm' with its surrogate"
+                "likelihood (a P2D solve with tangents per leapfrog step: expect hours for "
+                "4 x (500 + 500) on a CPU), or model='spm' with its surrogate"
             )
         else:
             voltage_model = _load_surrogate(model)
