@@ -17,12 +17,13 @@ from jaxbatt.surrogates import (
     add_level,
     load_surrogate_file,
     loss_terms,
+    physics_terms,
     save_surrogate,
     solver_data,
     spm_surrogate,
     train,
 )
-from jaxbatt.surrogates._losses import total_loss
+from jaxbatt.surrogates._losses import sample_collocation, total_loss
 
 TINY = NetworkConfig(width=8, depth=2)
 TINY_LOSS = LossConfig(n_interior=32, n_boundary=16, n_data=32)
@@ -40,7 +41,7 @@ def tiny_data():
 
 
 @pytest.mark.parametrize("potentials_from", ["kinetics", "network"])
-@pytest.mark.parametrize("architecture", ["merged", "split"])
+@pytest.mark.parametrize("architecture", ["merged", "split", "separable"])
 def test_hard_initial_condition_is_exact(potentials_from, architecture):
     s = spm_surrogate(
         dataclasses.replace(TINY, architecture=architecture), key=jax.random.key(1),
@@ -92,8 +93,9 @@ def test_voltage_api_shapes_jit_and_vmap():
         s.voltage(t, {"k_i0": 5.0})
 
 
-def test_hierarchy_equals_lower_level_until_trained():
-    lower = spm_surrogate(TINY, key=jax.random.key(4))
+@pytest.mark.parametrize("architecture", ["merged", "separable"])
+def test_hierarchy_equals_lower_level_until_trained(architecture):
+    lower = spm_surrogate(dataclasses.replace(TINY, architecture=architecture), key=jax.random.key(4))
     upper = add_level(lower, key=jax.random.key(5))
     assert upper.n_levels == 2
     t = jnp.linspace(0.0, 1350.0, 9)
@@ -107,6 +109,54 @@ def test_hierarchy_equals_lower_level_until_trained():
     spec = upper.trainable()
     assert not any(jax.tree.leaves(spec.networks[0]))
     assert any(jax.tree.leaves(spec.networks[1]))
+
+
+def test_separable_batch_matches_single_curves():
+    # under vmap the trunks are shared by the parameter sets: results must not change
+    s = spm_surrogate(dataclasses.replace(TINY, architecture="separable"), key=jax.random.key(7))
+    t = jnp.linspace(0.0, 1350.0, 11)
+    a, b = jnp.array([0.6, 2.5, 3.9]), jnp.array([9.0, 1.5, 4.0])
+    batch = s.voltage(t, {"k_i0": a, "k_Ds": b})
+    for k in range(3):
+        np.testing.assert_allclose(batch[k], s.voltage(t, {"k_i0": a[k], "k_Ds": b[k]}), atol=1e-12)
+
+
+def test_diffusion_residuals_use_each_parameter_sets_diffusivity():
+    # a level evaluated at fixed parameters ignores theta, so only the physics can tell
+    # k_Ds = 1 from k_Ds = 10 apart; k_i0 does not enter the particle equations at all
+    s = spm_surrogate(TINY, key=jax.random.key(8), fixed_parameters=[2.0, 5.0])
+    batch = sample_collocation(jax.random.key(0), s, TINY_LOSS)
+
+    def with_theta(k_i0, k_Ds):
+        out = dict(batch)
+        for name in ("theta", "theta_boundary"):
+            out[name] = jnp.broadcast_to(jnp.array([k_i0, k_Ds]), batch[name].shape)
+        return {k: float(v) for k, v in physics_terms(s, out).items()}
+
+    base = with_theta(1.0, 1.0)
+    other_k_i0 = with_theta(3.0, 1.0)
+    other_k_Ds = with_theta(1.0, 10.0)
+    for name in ("diffusion", "surface_flux"):
+        assert other_k_i0[name] == pytest.approx(base[name], rel=1e-12)
+        assert abs(other_k_Ds[name] - base[name]) > 1e-3 * base[name]
+
+
+def test_parameter_grid_batch_is_the_pointwise_loss_on_a_tensor_grid():
+    s = spm_surrogate(dataclasses.replace(TINY, architecture="separable"), key=jax.random.key(9))
+    grid = dataclasses.replace(TINY_LOSS, parameter_grid=3)
+    batch = sample_collocation(jax.random.key(1), s, grid)
+    assert batch["theta"].shape == (3, 2)
+    n, m = batch["t"].shape[0], batch["t_boundary"].shape[0]
+    # the same residuals, evaluated point by point with each point's own parameters
+    pointwise = {
+        "t": jnp.tile(batch["t"], 3), "r_hat": jnp.tile(batch["r_hat"], 3),
+        "theta": jnp.repeat(batch["theta"], n, axis=0),
+        "t_boundary": jnp.tile(batch["t_boundary"], 3),
+        "theta_boundary": jnp.repeat(batch["theta"], m, axis=0),
+    }  # fmt: skip
+    got, want = physics_terms(s, batch), physics_terms(s, pointwise)
+    for name in want:
+        assert float(got[name]) == pytest.approx(float(want[name]), rel=1e-10)
 
 
 def test_loss_terms_are_finite_and_named(tiny_data):

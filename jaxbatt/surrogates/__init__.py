@@ -12,6 +12,7 @@ from ._losses import physics_terms as physics_terms
 from ._networks import MergedNetwork as MergedNetwork
 from ._networks import ModifiedMLP as ModifiedMLP
 from ._networks import NetworkConfig as NetworkConfig
+from ._networks import SeparableNetwork as SeparableNetwork
 from ._networks import SplitNetwork as SplitNetwork
 from ._surrogate import SPMSurrogate as SPMSurrogate
 from ._surrogate import add_level as add_level

@@ -22,16 +22,23 @@ ACTIVATIONS: dict[str, Callable] = {
 }
 
 
+ARCHITECTURES = ("merged", "split", "separable")
+
+
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
     """Hyperparameters of a surrogate network (JSON-serialisable; stored in checkpoints).
 
     Attributes:
         architecture: ``"merged"`` (a parameter/time trunk and a time/radius trunk whose
-            features are fused by per-output heads) or ``"split"`` (one network per output).
+            features are fused by per-output heads), ``"split"`` (one network per output) or
+            ``"separable"`` (a parameter branch times time/radius trunks, DeepONet-style:
+            each output is sum_j b_j(params) T_j(t, r); a voltage curve then costs one branch
+            evaluation, because the time features are shared by every parameter set).
         block: ``"modified"`` (the gated "modified MLP" of Wang, Teng and Perdikaris 2021) or
             ``"mlp"`` (a plain MLP, `equinox.nn.MLP`).
-        width, depth: hidden width and number of hidden layers of each block.
+        width, depth: hidden width and number of hidden layers of each block (``separable``:
+            `width` is also the number of branch/trunk product terms per output).
         activation: one of ``tanh``, ``gelu``, ``silu``, ``sin``.
         fourier_features: number of random Fourier features of the time and radius inputs
             (0: none).
@@ -49,8 +56,11 @@ class NetworkConfig:
     init: str = "default"
 
     def __post_init__(self):
-        if self.architecture not in ("merged", "split"):
-            raise ValueError(f"architecture must be 'merged' or 'split', got {self.architecture!r}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {', '.join(map(repr, ARCHITECTURES))}, "
+                f"got {self.architecture!r}"
+            )
         if self.block not in ("modified", "mlp"):
             raise ValueError(f"block must be 'modified' or 'mlp', got {self.block!r}")
         if self.activation not in ACTIVATIONS:
@@ -224,16 +234,63 @@ class SplitNetwork(eqx.Module):
         return jnp.concatenate([net(x) for net in self.concentration_nets])
 
 
+class SeparableNetwork(eqx.Module):
+    """A parameter branch times time (potentials) and time/radius (concentrations) trunks.
+
+    Output k is ``sum_j b_kj(p) T_kj(t[, r]) / sqrt(width) + c_k``: the branch sees only the
+    parameters and the trunks never see them. Under `jax.vmap` over parameter sets at shared
+    times, JAX evaluates the trunks once (their inputs are not batched), so the per-curve cost
+    is one branch evaluation and a (times x width) contraction. Derivatives in t and r act on
+    the trunks only.
+    """
+
+    time_encoder: FourierFeatures | None
+    radius_encoder: FourierFeatures | None
+    branch: eqx.Module
+    potential_trunk: eqx.Module
+    concentration_trunk: eqx.Module
+    bias: jax.Array
+    width: int = eqx.field(static=True)
+
+    def __init__(self, n_params: int, config: NetworkConfig, *, key):
+        keys = jax.random.split(key, 5)
+        w = config.width
+        self.width = w
+        self.time_encoder = _encoder(2, config, keys[0])
+        self.radius_encoder = _encoder(3, config, keys[1])
+        n_t = 2 if self.time_encoder is None else self.time_encoder.n_out
+        n_tr = 3 if self.radius_encoder is None else self.radius_encoder.n_out
+        self.branch = make_block(n_params, 4 * w, config, key=keys[2])
+        self.potential_trunk = make_block(n_t, 2 * w, config, key=keys[3])
+        self.concentration_trunk = make_block(n_tr, 2 * w, config, key=keys[4])
+        self.bias = jnp.zeros(4)
+
+    def _contract(self, b, trunk):
+        w = self.width
+        return jnp.sum(b.reshape(2, w) * trunk.reshape(2, w), axis=1) / math.sqrt(w)
+
+    def potentials(self, t_features, p):
+        trunk = self.potential_trunk(_encode(self.time_encoder, t_features))
+        return self._contract(self.branch(p)[: 2 * self.width], trunk) + self.bias[:2]
+
+    def concentrations(self, t_features, r, p):
+        x = _encode(self.radius_encoder, jnp.concatenate([t_features, jnp.reshape(r, (1,))]))
+        trunk = self.concentration_trunk(x)
+        return self._contract(self.branch(p)[2 * self.width :], trunk) + self.bias[2:]
+
+
 def make_network(n_params: int, config: NetworkConfig, *, key):
     """Build the network that `config.architecture` names."""
-    cls = MergedNetwork if config.architecture == "merged" else SplitNetwork
-    return cls(n_params, config, key=key)
+    cls = {"merged": MergedNetwork, "split": SplitNetwork, "separable": SeparableNetwork}
+    return cls[config.architecture](n_params, config, key=key)
 
 
 def _output_layer_paths(network):
     def last_of(block):
         return (lambda b: b.output) if isinstance(block, ModifiedMLP) else (lambda b: b.layers[-1])
 
+    if isinstance(network, SeparableNetwork):
+        return [lambda n, f=last_of(network.branch): f(n.branch)]
     if isinstance(network, MergedNetwork):
         paths = [lambda n: n.potential_head]
         for k in range(2):
@@ -257,4 +314,6 @@ def zero_outputs(network):
             network,
             (jnp.zeros_like(layer.weight), jnp.zeros_like(layer.bias)),
         )
+    if isinstance(network, SeparableNetwork):
+        network = eqx.tree_at(lambda n: n.bias, network, jnp.zeros_like(network.bias))
     return network
