@@ -71,10 +71,14 @@ def _train(args):
     network = NetworkConfig(
         architecture=args.architecture, block=args.block, width=args.width, depth=args.depth
     )
-    loss = LossConfig(n_data=0 if args.physics_only else LossConfig().n_data)
+    grid = args.parameter_grid
+    # a tensor-grid batch evaluates each data sample at `grid` parameter sets
+    n_data = 0 if args.physics_only else (64 if grid else LossConfig().n_data)
+    loss = LossConfig(n_data=n_data, parameter_grid=grid)
     config = TrainConfig(
         adam_steps=args.steps, lbfgs_steps=args.lbfgs_steps, loss=loss, seed=args.seed,
-        n_data_parameters=0 if args.physics_only else TrainConfig().n_data_parameters,
+        n_data_parameters=0 if args.physics_only else args.data_sets,
+        final_learning_rate=args.final_learning_rate,
         validate_every=args.validate_every, balance=args.balance,
         balance_every=args.balance_every, balance_alpha=args.balance_alpha,
     )  # fmt: skip
@@ -120,11 +124,26 @@ def build_parser():
     tr.add_argument("model", help="spm")
     tr.add_argument("--out", required=True, help="checkpoint to write (e.g. model.eqx)")
     tr.add_argument("--levels", type=int, default=1, help="hierarchy levels (default 1)")
-    tr.add_argument("--steps", type=int, default=2000, help="Adam steps per level")
-    tr.add_argument("--lbfgs-steps", type=int, default=3000, help="L-BFGS steps per level")
-    tr.add_argument("--width", type=int, default=24)
-    tr.add_argument("--depth", type=int, default=3)
-    tr.add_argument("--architecture", default="merged", help="merged or split")
+    tr.add_argument("--steps", type=int, default=20000, help="Adam steps per level (20000)")
+    tr.add_argument(
+        "--lbfgs-steps", type=int, default=0, help="L-BFGS steps per level after Adam (0)"
+    )
+    tr.add_argument(
+        "--final-learning-rate", type=float, default=1e-5, help="end of the Adam schedule (1e-5)"
+    )
+    tr.add_argument("--width", type=int, default=64, help="hidden width (64)")
+    tr.add_argument("--depth", type=int, default=3, help="hidden layers per block (3)")
+    tr.add_argument(
+        "--architecture", choices=("separable", "merged", "split"), default="separable",
+        help="separable (parameter branch x time/radius trunks; default), merged or split",
+    )  # fmt: skip
+    tr.add_argument(
+        "--parameter-grid", type=int, default=16,
+        help="parameter sets per collocation point (tensor-grid batches; 0: one each; 16)",
+    )  # fmt: skip
+    tr.add_argument(
+        "--data-sets", type=int, default=256, help="parameter sets solved for the data term (256)"
+    )
     tr.add_argument("--block", default="modified", help="modified or mlp")
     tr.add_argument("--physics-only", action="store_true", help="no solver data term")
     tr.add_argument("--lower-kinetics", default=None, help="e.g. linear: level-1 physics")
