@@ -2,13 +2,14 @@ import os
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# the suite runs in two pytest-xdist workers: on a GPU they must not each grab most of its memory
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import jaxbatt  # noqa: E402,F401  (enables float64)
-
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +25,4 @@ def space():
 @pytest.fixture(scope="session")
 def times():
     return np.linspace(0.0, 1350.0, 136)
+

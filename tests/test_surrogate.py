@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -111,6 +112,10 @@ def test_hierarchy_equals_lower_level_until_trained(architecture):
     assert any(jax.tree.leaves(spec.networks[1]))
 
 
+# one compilation per batch layout instead of op-by-op dispatch of the nested derivatives
+jitted_physics_terms = eqx.filter_jit(physics_terms)
+
+
 def test_separable_batch_matches_single_curves():
     # under vmap the trunks are shared by the parameter sets: results must not change
     s = spm_surrogate(dataclasses.replace(TINY, architecture="separable"), key=jax.random.key(7))
@@ -131,7 +136,7 @@ def test_diffusion_residuals_use_each_parameter_sets_diffusivity():
         out = dict(batch)
         for name in ("theta", "theta_boundary"):
             out[name] = jnp.broadcast_to(jnp.array([k_i0, k_Ds]), batch[name].shape)
-        return {k: float(v) for k, v in physics_terms(s, out).items()}
+        return {k: float(v) for k, v in jitted_physics_terms(s, out).items()}
 
     base = with_theta(1.0, 1.0)
     other_k_i0 = with_theta(3.0, 1.0)
@@ -154,7 +159,7 @@ def test_parameter_grid_batch_is_the_pointwise_loss_on_a_tensor_grid():
         "t_boundary": jnp.tile(batch["t_boundary"], 3),
         "theta_boundary": jnp.repeat(batch["theta"], m, axis=0),
     }  # fmt: skip
-    got, want = physics_terms(s, batch), physics_terms(s, pointwise)
+    got, want = jitted_physics_terms(s, batch), jitted_physics_terms(s, pointwise)
     for name in want:
         assert float(got[name]) == pytest.approx(float(want[name]), rel=1e-10)
 
