@@ -226,3 +226,30 @@ def test_cli_train_passes_the_balancing_settings(monkeypatch, tmp_path):
     assert seen["config"].balance == "none"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "spm", "--out", out, "--balance", "max"])
+
+
+def test_cli_train_defaults_are_the_shipped_recipe(monkeypatch, tmp_path):
+    """`jaxbatt train spm --out m.eqx` trains what scripts/train_spm_surrogate.py ships."""
+    import importlib.util
+    import pathlib
+
+    import jaxbatt.surrogates
+
+    script = pathlib.Path(__file__).parents[1] / "scripts" / "train_spm_surrogate.py"
+    spec = importlib.util.spec_from_file_location("train_spm_surrogate", script)
+    shipped = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shipped)
+    seen = {}
+
+    def fake_train_hierarchy(levels, out, *, config, network, **kwargs):
+        seen.update(levels=levels, config=config, network=network)
+        return jaxbatt.surrogates.TrainResult(surrogate=None, history=[])
+
+    monkeypatch.setattr(jaxbatt.surrogates, "train_hierarchy", fake_train_hierarchy)
+    args = build_parser().parse_args(["train", "spm", "--out", str(tmp_path / "m.eqx")])
+    args.func(args)
+    assert seen["levels"] == 1 and seen["network"] == shipped.NETWORK
+    cli, ref = seen["config"].to_dict(), shipped.LEVEL1.to_dict()
+    for name in ("adam_steps", "lbfgs_steps", "learning_rate", "final_learning_rate",
+                 "n_data_parameters", "seed", "loss"):  # fmt: skip
+        assert cli[name] == ref[name], name
