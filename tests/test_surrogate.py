@@ -235,8 +235,14 @@ def test_checkpoint_round_trip_and_clear_errors(tmp_path):
 def test_bundled_surrogate_is_within_2_mV_of_the_solver():
     surrogate = jaxbatt.load_surrogate("spm")
     assert surrogate.space.names == ("k_i0", "k_Ds") and surrogate.error_std > 0
-    t = np.linspace(0.0, 1350.0, 55)
+    # t > 0: at t = 0 the surrogate is exact by construction, while the solver's surface
+    # extrapolation is first-order wrong (1.7 mV at k_Ds = 1 with 30 shells; see training_times)
+    t = np.linspace(0.0, 1350.0, 55)[1:]
     points = {"k_i0": np.array([0.5, 2.0, 4.0, 1.2]), "k_Ds": np.array([1.0, 2.0, 10.0, 7.5])}
     exact = np.asarray(jaxbatt.simulate("spm", points, t=t).voltage)
     approx = np.asarray(surrogate.voltage(t, points))
     assert np.max(np.abs(approx - exact)) < 2e-3
+    # and in the first seconds, where its error is largest (measured max 1.6 mV)
+    early = np.geomspace(0.25, 10.0, 12)
+    exact = np.asarray(jaxbatt.simulate("spm", points, t=early).voltage)
+    assert np.max(np.abs(np.asarray(surrogate.voltage(early, points)) - exact)) < 2e-3
