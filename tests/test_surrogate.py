@@ -14,6 +14,7 @@ from jaxbatt.physics import initial_potentials
 from jaxbatt.surrogates import (
     LossConfig,
     NetworkConfig,
+    SolverData,
     TrainConfig,
     add_level,
     load_surrogate_file,
@@ -24,7 +25,7 @@ from jaxbatt.surrogates import (
     spm_surrogate,
     train,
 )
-from jaxbatt.surrogates._losses import sample_collocation, total_loss
+from jaxbatt.surrogates._losses import data_term, sample_collocation, total_loss
 
 TINY = NetworkConfig(width=8, depth=2)
 TINY_LOSS = LossConfig(n_interior=32, n_boundary=16, n_data=32)
@@ -246,3 +247,29 @@ def test_bundled_surrogate_is_within_2_mV_of_the_solver():
     exact = np.asarray(jaxbatt.simulate("spm", points, t=t).voltage)
     approx = np.asarray(surrogate.voltage(t, points))
     assert np.max(np.abs(approx - exact)) < 2e-3
+
+
+@pytest.mark.parametrize("grid", [0, 3])
+def test_data_term_pairs_each_prediction_with_its_target(grid):
+    # data made by the surrogate itself: zero error, whatever the sampled (set, time, radius);
+    # a 1 mV shift of every voltage target gives exactly (0 + 0 + 1^2) / 3
+    s = spm_surrogate(dataclasses.replace(TINY, architecture="separable"), key=jax.random.key(11))
+    theta = s.space.from_unit(np.array([[0.1, 0.2], [0.9, 0.4], [0.5, 0.5], [0.3, 1.0]]))
+    t = jnp.linspace(1.0, 1350.0, 6)
+    r_hat = jnp.array([0.1, 0.5, 0.9])
+
+    def curves(th):
+        conc = jax.vmap(lambda s_: jax.vmap(lambda q: jnp.stack(s.concentrations(s_, q, th)))(r_hat))(t)
+        surf = jax.vmap(lambda s_: jnp.stack(s.concentrations(s_, 1.0, th)))(t)
+        return conc, surf, jax.vmap(lambda s_: s.potentials(s_, th)[1])(t)
+
+    conc, surf, volts = jax.vmap(curves)(theta)
+    c_max = jnp.array([s.cell.anode.max_concentration, s.cell.cathode.max_concentration])
+    data = SolverData(
+        theta=theta, t=t, r_hat=r_hat, x_anode=conc[..., 0] / c_max[0],
+        x_cathode=conc[..., 1] / c_max[1], x_surface=surf / c_max, voltage=volts,
+    )  # fmt: skip
+    term = eqx.filter_jit(data_term)
+    assert float(term(s, data, jax.random.key(2), 16, grid)) < 1e-16
+    shifted = eqx.tree_at(lambda d: d.voltage, data, data.voltage + 1e-3)
+    assert float(term(s, shifted, jax.random.key(2), 16, grid)) == pytest.approx(1 / 3, rel=1e-9)
