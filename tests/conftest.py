@@ -25,4 +25,3 @@ def space():
 @pytest.fixture(scope="session")
 def times():
     return np.linspace(0.0, 1350.0, 136)
-
