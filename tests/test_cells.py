@@ -53,21 +53,30 @@ def test_cathode_i0_guarded_where_polynomial_turns_negative(cell):
 
 
 def test_ocp_fit_against_reference_data(cell):
-    # The cell is defined by the polynomials. Measured against the tabulated data over the
-    # discharge window: up to 24 mV (anode; SPEC.md quotes about 10 mV) and 4.5 mV (cathode).
+    # The cell is defined by the polynomials. anEeq.csv holds two (x, V) column pairs; the
+    # second is the one the reference implementation (NREL/PINNSTRIPES) fits its polynomial
+    # to and plots it against, and the first lies about 13 mV below it. Measured over the
+    # discharge window: max 10.6 mV against the second pair (24.3 mV against the first) for
+    # the anode (SPEC.md: about 10 mV), 4.5 mV for the cathode (one pair).
     import pathlib
 
     data = pathlib.Path(__file__).parents[1] / "jaxbatt" / "data" / "nrel_cell"
-    def load(name):
-        table = np.genfromtxt(data / name, delimiter=",", skip_header=1, usecols=(0, 1))
+    def load(name, columns):
+        table = np.genfromtxt(data / name, delimiter=",", skip_header=1, usecols=columns)
         return table[np.all(np.isfinite(table), axis=1)]
 
-    an, ca = load("anEeq.csv"), load("caEeq.csv")
-    win_a = (an[:, 0] > 0.39) & (an[:, 0] < 0.92)
-    win_c = (ca[:, 0] > 0.38) & (ca[:, 0] < 0.8)
-    err_a = np.abs(nrel.anode_open_circuit_potential(an[win_a, 0]) - an[win_a, 1])
-    err_c = np.abs(nrel.cathode_open_circuit_potential(ca[win_c, 0]) - ca[win_c, 1])
-    assert err_a.max() < 0.025 and err_c.max() < 0.0046
+    an, an_first = load("anEeq.csv", (2, 3)), load("anEeq.csv", (0, 1))
+    ca = load("caEeq.csv", (0, 1))
+
+    def max_error(law, table, lo, hi):
+        win = (table[:, 0] > lo) & (table[:, 0] < hi)
+        return np.abs(law(table[win, 0]) - table[win, 1]).max()
+
+    err_a = max_error(nrel.anode_open_circuit_potential, an, 0.39, 0.92)
+    err_a_first = max_error(nrel.anode_open_circuit_potential, an_first, 0.39, 0.92)
+    err_c = max_error(nrel.cathode_open_circuit_potential, ca, 0.38, 0.8)
+    assert err_a < 0.011 and err_c < 0.0046
+    assert err_a_first > 2 * err_a  # the fit follows the second pair, not the first
 
 
 def test_parameter_space_unit_box_round_trip(space):

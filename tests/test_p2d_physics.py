@@ -65,13 +65,43 @@ def test_current_laws_and_their_inverses_agree():
     )
 
 
-def test_charge_balances_conserve_total_current(cell):
-    # with both charge residuals zero, d(i_e + i_s)/dx = 0 at every point
-    a_s, j = cell.anode.specific_area, 2.3e-6
-    di_e = FARADAY * volumetric_reaction_rate(a_s, j)
-    assert float(electrolyte_charge_residual(di_e, a_s, j)) == 0.0
-    assert float(solid_charge_residual(-di_e, a_s, j)) == 0.0
-    assert float(electrolyte_charge_residual(di_e, 0.0, j)) == pytest.approx(di_e)  # separator
+def test_charge_balances_on_a_manufactured_solution(cell):
+    """Independent expectation (review finding: this test used to feed the residual its own
+    formula). In the anode at uniform c_e, take phi_e(x) = -i x^2 / (2 kappa L) and
+    phi_s(x) = -i (x - x^2 / (2L)) / sigma: by hand, i_e = i x / L and i_s = i (1 - x / L), so
+    both charge balances hold exactly for the SPM's uniform flux j = i R_s / (3 eps_s F L)
+    (computed by `galvanostatic_fluxes`), the collector and separator-face conditions hold,
+    and the electrode's reaction current integrates to i. Any other j leaves a residual."""
+    anode, i = cell.anode, cell.current_density(2.0)
+    length, kappa, sigma, c_e = anode.thickness, 0.9, anode.solid_conductivity, 1200.0
+    j, _ = galvanostatic_fluxes(cell, i)
+    a_s = anode.specific_area
+
+    def i_e(x):
+        dphi_e = jax.grad(lambda y: -i * y**2 / (2 * kappa * length))(x)
+        return electrolyte_current_density(kappa, dphi_e, c_e, 0.0, 0.4, 2.8, T)
+
+    def i_s(x):
+        dphi_s = jax.grad(lambda y: -i * (y - y**2 / (2 * length)) / sigma)(x)
+        return solid_current_density(sigma, dphi_s)
+
+    x = jnp.linspace(0.0, length, 9)
+    di_e, di_s = jax.vmap(jax.grad(i_e))(x), jax.vmap(jax.grad(i_s))(x)
+    scale = float(i / length)  # the size of each divergence [A/m^3]
+    np.testing.assert_allclose(electrolyte_charge_residual(di_e, a_s, j), 0.0, atol=1e-12 * scale)
+    np.testing.assert_allclose(solid_charge_residual(di_s, a_s, j), 0.0, atol=1e-12 * scale)
+    np.testing.assert_allclose(
+        electrolyte_charge_residual(di_e, a_s, 1.1 * j), -0.1 * scale, rtol=1e-10
+    )
+    np.testing.assert_allclose(di_e + di_s, 0.0, atol=1e-12 * scale)  # total current is uniform
+    assert float(electrolyte_current_boundary_residual(i_e(0.0))) == 0.0
+    assert abs(float(solid_current_boundary_residual(i_s(0.0), i))) < 1e-12 * float(i)
+    assert abs(float(solid_current_boundary_residual(i_s(length), 0.0))) < 1e-12 * float(i)
+    reaction = jnp.full_like(x, FARADAY * volumetric_reaction_rate(a_s, j))  # [A/m^3]
+    integral = float(jnp.trapezoid(reaction, x))
+    assert abs(float(electrode_charge_residual(integral, i, 1.0))) < 1e-12 * float(i)
+    # the separator carries no reaction: its residual is the divergence itself
+    assert float(electrolyte_charge_residual(di_e[0], 0.0, j)) == pytest.approx(scale)
 
 
 def test_mass_balance_residual_on_a_manufactured_solution(cell):

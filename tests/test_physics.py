@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from jaxbatt import InputError
+from jaxbatt._constants import FARADAY, GAS_CONSTANT
 from jaxbatt.physics import (
     butler_volmer_flux,
     galvanostatic_fluxes,
@@ -28,6 +29,49 @@ def test_overpotential_inverts_the_kinetics(kinetics):
     eta = overpotential_for_flux(j, i0, T, kinetics)
     np.testing.assert_allclose(interfacial_flux(i0, eta, T, 0.5, kinetics), j, rtol=1e-12)
     np.testing.assert_allclose(kinetics_residual(j, i0, eta, T, 0.5, kinetics), 0.0, atol=1e-18)
+
+
+def _bisect_overpotential(y, alpha, f):
+    # independent reference: bisection on exp((1-a) f eta) - exp(-a f eta) = y in NumPy
+    lo, hi = np.full_like(y, -5.0), np.full_like(y, 5.0)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        below = np.exp((1 - alpha) * f * mid) - np.exp(-alpha * f * mid) < y
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.35, 0.5, 0.65, 0.8])
+def test_butler_volmer_inverse_for_any_transfer_coefficient(alpha):
+    # the solvers' inverse is exact for the alpha the PINN's residual uses (review finding)
+    f = FARADAY / (GAS_CONSTANT * T)
+    y = np.concatenate([-np.logspace(-8, 5, 60), [0.0], np.logspace(-8, 5, 60)])
+    i0 = 2.0
+    eta = overpotential_for_flux(y * i0 / FARADAY, i0, T, "butler_volmer", alpha)
+    np.testing.assert_allclose(eta, _bisect_overpotential(y, alpha, f), rtol=0, atol=2e-15)
+    # its derivative is the implicit one: d eta / d j = 1 / (d j / d eta)
+    j0, h = 3e-5, 1e-10
+    grad = jax.grad(lambda j: overpotential_for_flux(j, i0, T, "butler_volmer", alpha))(j0)
+    fd = (overpotential_for_flux(j0 + h, i0, T, "butler_volmer", alpha)
+          - overpotential_for_flux(j0 - h, i0, T, "butler_volmer", alpha)) / (2 * h)  # fmt: skip
+    np.testing.assert_allclose(grad, fd, rtol=1e-6)
+    e = overpotential_for_flux(j0, i0, T, "butler_volmer", alpha)
+    slope = jax.grad(lambda eta: butler_volmer_flux(i0, eta, T, alpha))(e)
+    np.testing.assert_allclose(grad, 1.0 / slope, rtol=1e-10)
+
+
+def test_spm_potentials_use_the_cells_transfer_coefficient(cell):
+    import equinox as eqx
+
+    i = cell.current_density(2.0)
+    skewed = eqx.tree_at(lambda c: c.anode.charge_transfer_coefficient, cell, 0.3)
+    phi_e, phi_s = initial_potentials(skewed, i, "butler_volmer")
+    r_a, r_c = spm_kinetics_residuals(
+        skewed, phi_e, phi_s, skewed.anode.initial_concentration,
+        skewed.cathode.initial_concentration, i, "butler_volmer",
+    )  # fmt: skip
+    assert abs(float(r_a)) < 1e-18 and abs(float(r_c)) < 1e-18
+    assert abs(float(phi_e - initial_potentials(cell, i, "butler_volmer")[0])) > 1e-4
 
 
 def test_linear_kinetics_is_the_small_overpotential_limit():

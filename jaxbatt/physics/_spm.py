@@ -46,8 +46,10 @@ def spm_potentials(cell: Cell, c_surf_anode, c_surf_cathode, current_density, ki
     j_a, j_c = galvanostatic_fluxes(cell, current_density)
     i0_a, i0_c = exchange_current_densities(cell, c_surf_anode, c_surf_cathode)
     t = cell.temperature
-    eta_a = overpotential_for_flux(j_a, i0_a, t, kinetics)
-    eta_c = overpotential_for_flux(j_c, i0_c, t, kinetics)
+    eta_a = overpotential_for_flux(j_a, i0_a, t, kinetics, cell.anode.charge_transfer_coefficient)
+    eta_c = overpotential_for_flux(
+        j_c, i0_c, t, kinetics, cell.cathode.charge_transfer_coefficient
+    )
     # eta_a = 0 - phi_e - U_a and eta_c = phi_s,c - phi_e - U_c.
     phi_e = -cell.anode.open_circuit_potential(c_surf_anode) - eta_a
     phi_s_cathode = phi_e + cell.cathode.open_circuit_potential(c_surf_cathode) + eta_c

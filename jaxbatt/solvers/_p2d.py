@@ -152,7 +152,9 @@ def _interface_potential_difference(electrode: Electrode, c_e, c_s, j, temperatu
     """Delta = phi_s - phi_e = U(c_s,surf) + eta(j) [V] at every cell of one electrode."""
     c_surf = _surface_concentrations(electrode, c_s, j, temperature)
     i0 = electrode.exchange_current_density(c_e, c_surf, temperature)
-    eta = overpotential_for_flux(j, i0, temperature, kinetics)
+    eta = overpotential_for_flux(
+        j, i0, temperature, kinetics, electrode.charge_transfer_coefficient
+    )
     return electrode.open_circuit_potential(c_surf) + eta
 
 
