@@ -1,5 +1,6 @@
 """`simulate`: the checked entry point to the numerical solvers."""
 
+import warnings
 from collections.abc import Mapping
 
 import diffrax
@@ -9,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ._errors import InputError, SolverError
+from ._errors import DischargeEndedWarning, InputError, SolverError
 from ._validation import check_c_rate, check_model, check_times
 from .cells import Cell, ParameterSpace, nrel_cell, nrel_parameter_space
 from .physics import check_kinetics
@@ -82,12 +83,18 @@ def simulate(
 
     Returns:
         A `Solution`; ``.voltage`` has shape ``t.shape`` (``(B,) + t.shape`` for a batch).
+        A discharge stops at the cell's cut-off voltage or when an electrode's surface
+        stoichiometry leaves [0, 1]: then the solution is NaN after ``sol.t_end``,
+        ``sol.termination_reason()`` says which limit, and a `DischargeEndedWarning`
+        (naming the limit, the time and, for a batch, the members) is issued.
 
     Raises:
         InputError: unknown model or kinetics, bad times, non-positive C-rate.
         ParameterError: unknown, non-finite or out-of-range parameter.
         SolverError: the time integration failed (step limit, non-finite state) or, for the
-            P2D, the Newton solve of its algebraic equations did not converge.
+            P2D, the Newton solve of its algebraic equations did not converge; when an
+            electrode's surface stoichiometry is near or beyond 0 or 1 where it failed,
+            the message names that electrode and the time instead.
 
     Example:
         >>> import numpy as np, jaxbatt
@@ -100,26 +107,72 @@ def simulate(
     c_rate = check_c_rate(c_rate)
     theta = solver.space.validate({} if params is None else params)
     solution = _solve(_traced(solver), theta, t, jnp.asarray(c_rate, dtype=float))
-    ok = np.asarray(solution.success)
-    if not np.all(ok):
-        where = "" if ok.ndim == 0 else f" for batch member(s) {np.flatnonzero(~ok)[:10].tolist()}"
-        first = np.unravel_index(np.flatnonzero(~ok.reshape(-1))[0], ok.shape)
-        result = jax.tree.map(lambda x: x[first], solution.result)
-        failed = result != diffrax.RESULTS.successful
-        message = diffrax.RESULTS[result].rstrip(".") if bool(failed) else "non-finite voltage"
-        newton_failures = (
-            optx.RESULTS.nonlinear_max_steps_reached, optx.RESULTS.nonlinear_divergence
-        )  # fmt: skip
-        if any(bool(result == diffrax.RESULTS.promote(code)) for code in newton_failures):
-            raise SolverError(
-                f"{model.upper()} solve failed{where}: the Newton iteration for the potentials "
-                f"and pore-wall fluxes did not converge (newton_max_steps = "
-                f"{solver.newton_max_steps}, newton_tol = {solver.newton_tol}). The state may "
-                "have left the physical range (e.g. an electrode emptied); check the "
-                "parameters and C-rate, or raise newton_max_steps."
-            )
-        raise SolverError(
-            f"{model.upper()} solve failed{where}: {message}. Options: raise max_steps "
-            f"(now {solver.max_steps}) or loosen rtol/atol (now {solver.rtol}/{solver.atol})."
-        )
+    _raise_on_failure(solution, model, solver)
+    _warn_if_ended_early(solution, model)
     return solution
+
+
+def _members(mask) -> str:
+    """The text " for batch member(s) [...]" naming the (first ten) members in `mask`."""
+    if mask.ndim == 0:
+        return ""
+    return f" for batch member(s) {np.flatnonzero(mask)[:10].tolist()}"
+
+
+def _raise_on_failure(solution: Solution, model: str, solver):
+    failed = np.asarray(solution.failed)
+    if not np.any(failed):
+        return
+    where = _members(failed)
+    first = np.unravel_index(np.flatnonzero(failed.reshape(-1))[0], failed.shape)
+    t_end = float(np.asarray(solution.t_end)[first])
+    at = f" at t = {t_end:.6g} s"
+    emptied = solution.emptied_electrode(first)
+    if emptied is not None:
+        raise SolverError(
+            f"{model.upper()} solve failed{where}{at}: {emptied}, so the discharge cannot "
+            "go on (the electrode's surface stoichiometry is leaving [0, 1]). Ask for times "
+            "up to the end of the discharge, or a lower C-rate; raising max_steps or "
+            "newton_max_steps does not help."
+        )
+    result = jax.tree.map(lambda x: x[first], solution.result)
+    failed_code = result != diffrax.RESULTS.successful
+    failed_code &= result != diffrax.RESULTS.event_occurred
+    message = diffrax.RESULTS[result].rstrip(".") if bool(failed_code) else "non-finite voltage"
+    newton_failures = (
+        optx.RESULTS.nonlinear_max_steps_reached, optx.RESULTS.nonlinear_divergence
+    )  # fmt: skip
+    if model == "p2d" and any(
+        bool(result == diffrax.RESULTS.promote(code)) for code in newton_failures
+    ):
+        raise SolverError(
+            f"{model.upper()} solve failed{where}{at}: the Newton iteration for the potentials "
+            f"and pore-wall fluxes did not converge (newton_max_steps = "
+            f"{solver.newton_max_steps}, newton_tol = {solver.newton_tol}). The state may "
+            "have left the physical range; check the parameters and C-rate, or raise "
+            "newton_max_steps."
+        )
+    raise SolverError(
+        f"{model.upper()} solve failed{where}{at}: {message}. Options: raise max_steps "
+        f"(now {solver.max_steps}) or loosen rtol/atol (now {solver.rtol}/{solver.atol})."
+    )
+
+
+def _warn_if_ended_early(solution: Solution, model: str):
+    ended = np.asarray(solution.ended_early)
+    if not np.any(ended):
+        return
+    reasons = solution.termination_reason()
+    if ended.ndim == 0:
+        detail = reasons
+    else:
+        members = np.flatnonzero(ended.reshape(-1))
+        listed = "; ".join(f"member {k}: {reasons[k]}" for k in members[:10])
+        more = f" (and {members.size - 10} more)" if members.size > 10 else ""
+        detail = f"{members.size} of {ended.size} batch members ended early: {listed}{more}"
+    warnings.warn(
+        f"{model.upper()} discharge ended before the last requested time: {detail}. "
+        "Voltages and fields after the end (Solution.t_end) are NaN.",
+        DischargeEndedWarning,
+        stacklevel=3,
+    )

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import equinox as eqx
 import jax.numpy as jnp
 
+from .._errors import InputError
+
 # Signatures of the constitutive laws (concentrations in mol/m^3, T in K):
 #   open_circuit_potential(stoichiometry) -> V
 #   exchange_current_density(c_e, c_s_surf, c_s_max, T) -> A/m^2
@@ -111,6 +113,14 @@ class Cell(eqx.Module):
         one_c_current: the 1C current [A].
         temperature: cell temperature [K] (isothermal).
         reference: citation of the parameter set.
+        lower_cutoff_voltage: a discharge stops when the terminal voltage falls to this
+            value [V] (default 0 V: only the bare physical limit).
+        upper_cutoff_voltage: the solvers stop when the terminal voltage rises to this
+            value [V] (the end of a charge; default inf: none).
+
+    The cut-off voltages are operating limits, not physics to calibrate: they are static
+    fields (not pytree leaves), so checkpoints, which store a cell's leaves, are unchanged
+    by them, and `ParameterSpace` cannot target them.
     """
 
     name: str = eqx.field(static=True)
@@ -122,6 +132,15 @@ class Cell(eqx.Module):
     one_c_current: float
     temperature: float
     reference: str = eqx.field(static=True, default="")
+    lower_cutoff_voltage: float = eqx.field(static=True, default=0.0)
+    upper_cutoff_voltage: float = eqx.field(static=True, default=float("inf"))
+
+    def __check_init__(self):
+        if not float(self.lower_cutoff_voltage) < float(self.upper_cutoff_voltage):
+            raise InputError(
+                f"cell {self.name!r}: lower_cutoff_voltage {self.lower_cutoff_voltage} V must be "
+                f"below upper_cutoff_voltage {self.upper_cutoff_voltage} V"
+            )
 
     def current_density(self, c_rate):
         """Applied current density i = I/A [A/m^2] for a C-rate (positive on discharge)."""

@@ -16,6 +16,8 @@ from ._cell import Cell, Electrode, Electrolyte, Separator
 
 REFERENCE_TEMPERATURE = 303.15  # K
 ACTIVATION_ENERGY = 30.0e3  # J/mol, every Arrhenius law of this cell
+LOWER_CUTOFF_VOLTAGE = 3.0  # V, see `nrel_cell`
+UPPER_CUTOFF_VOLTAGE = 4.2  # V
 
 ANODE_OCP_COEFFICIENTS = (
     1878.6244900261463, -4981.580023016213, 516.2941996957871, 6452.38177755237,
@@ -150,6 +152,15 @@ def nrel_cell() -> Cell:
     """The reference cell of Hassanaly et al. (NREL/PINNSTRIPES), isothermal at 303.15 K.
 
     Default experiment: 2C constant-current discharge (37.8 mA, 27 A/m^2) over [0, 1350] s.
+
+    Cut-off voltages (the source defines none): 3.0 V lower, 4.2 V upper, the usual limits
+    of graphite/NMC cells. 3.0 V rather than 2.5 V because this cathode's OCP fit ends at
+    x = 1 (3.09 V there, falling 0.56 V over its last 5 %): at 2C anywhere in the default
+    parameter box the SPM crosses 3.0 V 25-30 s before the cathode surface reaches x = 1,
+    so a discharge ends on the voltage, inside the fit's range, not on the cathode leaving
+    it (at 2.5 V it would always end on the cathode). Over the default window [0, 1350] s
+    at 2C the voltage stays above 3.57 V. The open-circuit voltage at the initial
+    stoichiometries is 4.10 V, below the 4.2 V upper limit.
     """
     anode = Electrode(
         thickness=44e-6,
@@ -196,6 +207,8 @@ def nrel_cell() -> Cell:
         area=1.4e-3,
         one_c_current=18.9e-3,
         temperature=REFERENCE_TEMPERATURE,
+        lower_cutoff_voltage=LOWER_CUTOFF_VOLTAGE,
+        upper_cutoff_voltage=UPPER_CUTOFF_VOLTAGE,
         reference=(
             "NREL/PINNSTRIPES Data/stateEqRef (BSD-3, Alliance for Sustainable Energy); "
             "Hassanaly et al., arXiv 2312.17329 and 2312.17336"

@@ -2,4 +2,5 @@
 
 from ._p2d import P2DSolver as P2DSolver
 from ._solution import Solution as Solution
+from ._solution import Termination as Termination
 from ._spm import SPMSolver as SPMSolver

@@ -50,8 +50,9 @@ from ..physics import (
     terminal_voltage,
     volumetric_reaction_rate,
 )
+from ._limits import end_of_solve, limit_event, limit_margins, save_at
 from ._particle import particle_average, particle_rate, shell_centres, surface_concentration
-from ._solution import Solution
+from ._solution import Solution, after_end, blank_after
 
 
 def _harmonic_face_values(values, dx):
@@ -831,6 +832,10 @@ class P2DSolver(eqx.Module):
         ``phi_e`` is the x-average of phi_e, ``c_s_anode``/``c_s_cathode`` and the surface
         concentrations are averages over each electrode's particles, ``phi_s_cathode`` is
         phi_s at x = L (= the voltage).
+
+        The solve stops at the cell's cut-off voltages or when the surface stoichiometry
+        of any particle leaves [0, 1] (`jaxbatt.solvers._limits`); the `Solution` says when
+        and why (`termination`, `t_end`) and is NaN at the requested times after the end.
         """
         cell = self.space.apply(self.cell, theta)
         t = jnp.asarray(t, dtype=float)
@@ -844,7 +849,7 @@ class P2DSolver(eqx.Module):
             dt0=None,
             y0=y0,
             args=(cell, i),
-            saveat=diffrax.SaveAt(ts=t),
+            saveat=save_at(t),
             # PI control (pcoeff = icoeff = 0.3, as Diffrax advises for stiff problems): nearly
             # no rejected steps here, against ~20 % with the default I control
             stepsize_controller=diffrax.PIDController(
@@ -853,33 +858,50 @@ class P2DSolver(eqx.Module):
             max_steps=self.max_steps,
             adjoint=self.adjoint,
             throw=False,
+            event=limit_event(lambda y, args: self.limit_margins(*args, y)),
         )
-        return self._solution(cell, sol, t, i, initial_result)
+        return self._solution(cell, sol, t, i, y0, initial_result)
 
-    def _solution(self, cell: Cell, sol, t, i, initial_result) -> Solution:
-        mesh, temp = self.mesh(cell), cell.temperature
-        a, c = cell.anode, cell.cathode
+    def state_outputs(self, cell: Cell, y, i):
+        """Everything the `Solution` reports of one state `y` (see `_solution`), and the
+        Newton result of its fluxes (``"newton"`` form; else successful)."""
+        temp = cell.temperature
         n_y, n_a = self._n_concentrations, self.n_x_anode
         scale_a, scale_c = _flux_scales(cell)
+        c_e, c_s_a, c_s_c = self._unpack(cell, y)
+        if self.algebraic == "newton":
+            j_a, j_c, newton = self.pore_wall_fluxes(cell, c_e, c_s_a, c_s_c, i)
+        else:
+            j_a, j_c = y[n_y : n_y + n_a] * scale_a, y[n_y + n_a :] * scale_c
+            newton = optx.RESULTS.successful
+        phi_e, phi_s_a, phi_s_c, voltage = self.potentials(cell, c_e, c_s_a, c_s_c, j_a, j_c, i)
+        surf_a = _surface_concentrations(cell.anode, c_s_a, j_a, temp)
+        surf_c = _surface_concentrations(cell.cathode, c_s_c, j_c, temp)
+        ok = (newton == optx.RESULTS.successful) | ~jnp.all(jnp.isfinite(y))
+        return (c_e, c_s_a, c_s_c, j_a, j_c, phi_e, phi_s_a, phi_s_c, voltage,
+                surf_a, surf_c, ok, newton)  # fmt: skip
 
-        def at_time(y):
-            c_e, c_s_a, c_s_c = self._unpack(cell, y)
-            if self.algebraic == "newton":
-                j_a, j_c, newton = self.pore_wall_fluxes(cell, c_e, c_s_a, c_s_c, i)
-            else:
-                j_a, j_c = y[n_y : n_y + n_a] * scale_a, y[n_y + n_a :] * scale_c
-                newton = optx.RESULTS.successful
-            phi_e, phi_s_a, phi_s_c, voltage = self.potentials(
-                cell, c_e, c_s_a, c_s_c, j_a, j_c, i
-            )
-            surf_a = _surface_concentrations(a, c_s_a, j_a, temp)
-            surf_c = _surface_concentrations(c, c_s_c, j_c, temp)
-            ok = (newton == optx.RESULTS.successful) | ~jnp.all(jnp.isfinite(y))
-            return (c_e, c_s_a, c_s_c, j_a, j_c, phi_e, phi_s_a, phi_s_c, voltage,
-                    surf_a, surf_c, ok, newton)  # fmt: skip
+    def limit_margins(self, cell: Cell, i, y):
+        """(4,) margins of state `y` from the discharge limits (`_limits.limit_margins`):
+        the voltage, and the surface stoichiometries of every particle."""
+        out = self.state_outputs(cell, y, i)
+        voltage, surf_a, surf_c = out[8], out[9], out[10]
+        return limit_margins(
+            cell,
+            voltage,
+            surf_a / cell.anode.max_concentration,
+            surf_c / cell.cathode.max_concentration,
+        )
 
+    def _solution(self, cell: Cell, sol, t, i, y0, initial_result) -> Solution:
+        mesh = self.mesh(cell)
+        a, c = cell.anode, cell.cathode
+        (_, ys), (t_final, y_final) = (sol.ts[0], sol.ys[0]), (sol.ts[1][0], sol.ys[1][0])
+        # states the integrator did not reach (inf in Diffrax's output) are replaced by the
+        # final one before any arithmetic, so no inf or NaN reaches the derivatives
+        ys = jnp.where((t <= t_final)[:, None], ys, y_final)
         (c_e, c_s_a, c_s_c, j_a, j_c, phi_e, phi_s_a, phi_s_c, voltage, surf_a, surf_c, ok,
-         newton) = jax.vmap(at_time)(sol.ys)  # fmt: skip
+         newton) = jax.vmap(lambda y: self.state_outputs(cell, y, i))(ys)  # fmt: skip
         # a Newton failure (at t = 0 or at a reached output state) is the root cause:
         # report it over the step controller's (which would only say that steps kept failing)
         first_failure = jax.tree.map(lambda code: code[jnp.argmin(ok)], newton)
@@ -889,6 +911,23 @@ class P2DSolver(eqx.Module):
             sol.result,
             diffrax.RESULTS.promote(newton_result),
         )
+        end = self.state_outputs(cell, y_final, i)
+        x_a_end, x_c_end = end[9] / a.max_concentration, end[10] / c.max_concentration
+        x_end = jnp.stack(
+            [
+                jnp.stack([jnp.min(x_a_end), jnp.max(x_a_end)]),
+                jnp.stack([jnp.min(x_c_end), jnp.max(x_c_end)]),
+            ]
+        )
+        code, t_end = end_of_solve(
+            t,
+            result,
+            t_final,
+            self.limit_margins(cell, i, y0),
+            limit_margins(cell, end[8], x_a_end, x_c_end),
+            voltage,
+        )
+        after = after_end(t, t_end)
 
         n_s, n_r = self.n_x_separator, max(self.n_r_anode, self.n_r_cathode)
         n_t = t.shape[0]
@@ -903,24 +942,32 @@ class P2DSolver(eqx.Module):
 
         weights_a = mesh.dx[mesh.anode] / a.thickness
         weights_c = mesh.dx[mesh.cathode] / c.thickness
+        def blank(values):
+            return blank_after(after, values)
+
         return Solution(
             t=t,
-            voltage=voltage,
-            phi_e=phi_e @ mesh.dx / jnp.sum(mesh.dx),
-            phi_s_cathode=voltage,
-            c_s_anode=jnp.einsum("txr,x->tr", c_s_a, weights_a),
-            c_s_cathode=jnp.einsum("txr,x->tr", c_s_c, weights_c),
+            voltage=blank(voltage),
+            phi_e=blank(phi_e @ mesh.dx / jnp.sum(mesh.dx)),
+            phi_s_cathode=blank(voltage),
+            c_s_anode=blank(jnp.einsum("txr,x->tr", c_s_a, weights_a)),
+            c_s_cathode=blank(jnp.einsum("txr,x->tr", c_s_c, weights_c)),
             r_anode=shell_centres(a.particle_radius, self.n_r_anode),
             r_cathode=shell_centres(c.particle_radius, self.n_r_cathode),
-            c_surf_anode=surf_a @ weights_a,
-            c_surf_cathode=surf_c @ weights_c,
+            c_surf_anode=blank(surf_a @ weights_a),
+            c_surf_cathode=blank(surf_c @ weights_c),
             result=result,
             num_steps=sol.stats["num_accepted_steps"],
+            termination=code,
+            t_end=t_end,
+            voltage_end=end[8],
+            stoichiometry_end=x_end,
             model="p2d",
+            cutoff_voltages=(cell.lower_cutoff_voltage, cell.upper_cutoff_voltage),
             x=mesh.x,
-            c_e=c_e,
-            phi_e_x=phi_e,
-            phi_s_x=on_grid(phi_s_a, phi_s_c),
-            c_s_x=on_grid(pad_r(c_s_a), pad_r(c_s_c)),
-            j_x=on_grid(j_a, j_c),
+            c_e=blank(c_e),
+            phi_e_x=blank(phi_e),
+            phi_s_x=blank(on_grid(phi_s_a, phi_s_c)),
+            c_s_x=blank(on_grid(pad_r(c_s_a), pad_r(c_s_c))),
+            j_x=blank(on_grid(j_a, j_c)),
         )

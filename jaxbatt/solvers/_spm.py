@@ -2,13 +2,13 @@
 
 import diffrax
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from ..cells import Cell, ParameterSpace
 from ..physics import galvanostatic_fluxes, spm_potentials, terminal_voltage
+from ._limits import end_of_solve, limit_event, limit_margins, save_at
 from ._particle import particle_rate, shell_centres, surface_concentration
-from ._solution import Solution
+from ._solution import Solution, after_end, blank_after
 
 
 class SPMSolver(eqx.Module):
@@ -44,8 +44,9 @@ class SPMSolver(eqx.Module):
     max_steps: int = eqx.field(static=True, default=4096)
 
     def rate(self, t, y, args):
-        """d(stoichiometry)/dt of the stacked shells [anode (n_a), cathode (n_c)]."""
-        cell, j_a, j_c = args
+        """d(stoichiometry)/dt of the stacked shells [anode (n_a), cathode (n_c)];
+        `args` = (cell, j_a, j_c, current density)."""
+        cell, j_a, j_c, _ = args
         na = self.n_r_anode
         a, c = cell.anode, cell.cathode
         rate_a = particle_rate(y[:na] * a.max_concentration, j_a, a, cell.temperature)
@@ -60,50 +61,93 @@ class SPMSolver(eqx.Module):
             ]
         )
 
+    def observables(self, cell, y, j_a, j_c, i):
+        """(c_a, c_c, c_surf_a, c_surf_c, phi_e, phi_s_c, V) of scaled states `y` (..., n):
+        the output fields, and what the discharge limits are judged on."""
+        na = self.n_r_anode
+        c_a = y[..., :na] * cell.anode.max_concentration
+        c_c = y[..., na:] * cell.cathode.max_concentration
+        surf_a = surface_concentration(c_a, j_a, cell.anode, cell.temperature)
+        surf_c = surface_concentration(c_c, j_c, cell.cathode, cell.temperature)
+        phi_e, phi_s_c = spm_potentials(cell, surf_a, surf_c, i, self.kinetics)
+        return c_a, c_c, surf_a, surf_c, phi_e, phi_s_c, terminal_voltage(phi_s_c)
+
+    def limit_margins(self, cell, y, j_a, j_c, i):
+        """(4,) margins of state `y` from the discharge limits (`_limits.limit_margins`)."""
+        _, _, surf_a, surf_c, _, _, voltage = self.observables(cell, y, j_a, j_c, i)
+        return limit_margins(
+            cell,
+            voltage,
+            surf_a / cell.anode.max_concentration,
+            surf_c / cell.cathode.max_concentration,
+        )
+
     def solve(self, theta, t, c_rate) -> Solution:
         """Discharge at `c_rate` with parameter vector `theta` (ordered as `space`), saved
         at times `t` [s] (increasing, t >= 0). Inputs are not validated here: see
-        `jaxbatt.simulate` for the checked entry point."""
+        `jaxbatt.simulate` for the checked entry point.
+
+        The solve stops at the cell's cut-off voltages or when a surface stoichiometry
+        leaves [0, 1] (`jaxbatt.solvers._limits`); the `Solution` says when and why
+        (`termination`, `t_end`) and is NaN at the requested times after the end."""
         cell = self.space.apply(self.cell, theta)
         t = jnp.asarray(t, dtype=float)
         i = cell.current_density(c_rate)
         j_a, j_c = galvanostatic_fluxes(cell, i)
+        y0 = self.initial_state(cell)
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(self.rate),
             self.method,
             t0=0.0,
             t1=t[-1],
             dt0=None,
-            y0=self.initial_state(cell),
-            args=(cell, j_a, j_c),
-            saveat=diffrax.SaveAt(ts=t),
+            y0=y0,
+            args=(cell, j_a, j_c, i),
+            saveat=save_at(t),
             stepsize_controller=diffrax.PIDController(rtol=self.rtol, atol=self.atol),
             max_steps=self.max_steps,
             throw=False,
             adjoint=self.adjoint,
+            event=limit_event(lambda y, args: self.limit_margins(args[0], y, *args[1:])),
         )
+        (_, ys), (t_final, y_final) = (sol.ts[0], sol.ys[0]), (sol.ts[1][0], sol.ys[1][0])
+        # states the integrator did not reach (inf in Diffrax's output) are replaced by the
+        # final one before any arithmetic, so no inf or NaN reaches the derivatives
+        reached = t <= t_final
+        ys = jnp.where(reached[:, None], ys, y_final)
+        outputs = self.observables(cell, ys, j_a, j_c, i)
+        c_a, c_c, surf_a, surf_c, phi_e, phi_s_c, voltage = outputs
+        *_, surf_a_end, surf_c_end, _, _, voltage_end = self.observables(cell, y_final, j_a, j_c, i)
+        x_end = jnp.stack(
+            [surf_a_end / cell.anode.max_concentration, surf_c_end / cell.cathode.max_concentration]
+        )
+        code, t_end = end_of_solve(
+            t,
+            sol.result,
+            t_final,
+            self.limit_margins(cell, y0, j_a, j_c, i),
+            limit_margins(cell, voltage_end, x_end[0], x_end[1]),
+            voltage,
+        )
+        after = after_end(t, t_end)
         na = self.n_r_anode
-        c_a = sol.ys[:, :na] * cell.anode.max_concentration
-        c_c = sol.ys[:, na:] * cell.cathode.max_concentration
-        surf_a = jax.vmap(surface_concentration, (0, None, None, None))(
-            c_a, j_a, cell.anode, cell.temperature
-        )
-        surf_c = jax.vmap(surface_concentration, (0, None, None, None))(
-            c_c, j_c, cell.cathode, cell.temperature
-        )
-        phi_e, phi_s_c = spm_potentials(cell, surf_a, surf_c, i, self.kinetics)
         return Solution(
             t=t,
-            voltage=terminal_voltage(phi_s_c),
-            phi_e=phi_e,
-            phi_s_cathode=phi_s_c,
-            c_s_anode=c_a,
-            c_s_cathode=c_c,
+            voltage=blank_after(after, voltage),
+            phi_e=blank_after(after, phi_e),
+            phi_s_cathode=blank_after(after, phi_s_c),
+            c_s_anode=blank_after(after, c_a),
+            c_s_cathode=blank_after(after, c_c),
             r_anode=shell_centres(cell.anode.particle_radius, na),
             r_cathode=shell_centres(cell.cathode.particle_radius, self.n_r_cathode),
-            c_surf_anode=surf_a,
-            c_surf_cathode=surf_c,
+            c_surf_anode=blank_after(after, surf_a),
+            c_surf_cathode=blank_after(after, surf_c),
             result=sol.result,
             num_steps=sol.stats["num_accepted_steps"],
+            termination=code,
+            t_end=t_end,
+            voltage_end=voltage_end,
+            stoichiometry_end=jnp.stack([x_end, x_end], axis=-1),
             model="spm",
+            cutoff_voltages=(cell.lower_cutoff_voltage, cell.upper_cutoff_voltage),
         )
