@@ -1,11 +1,184 @@
-"""The ``jaxbatt`` command line."""
+"""The ``jaxbatt`` command line.
+
+Exit codes (the same for every subcommand): 0 success; 1 a runtime failure (a solver failed,
+a file could not be written); 2 bad input (a usage error found by argparse, a bad option
+value, a bad data file, parameter or checkpoint: every `InputError`, `ParameterError` and
+`CheckpointError`); 130 interrupted (Ctrl-C). Errors and warnings print one line each,
+``jaxbatt: error: ...`` / ``jaxbatt: warning: ...``, on stderr, without a traceback.
+
+Output paths are checked before any work starts; every output is written atomically
+(`jaxbatt._io`). The command line (only: not ``import jaxbatt``) keeps JAX's compiled
+programs in a persistent cache, `compilation_cache_dir()`, so that a second run starts
+faster; ``--no-cache`` or ``JAXBATT_NO_CACHE=1`` turns it off.
+"""
 
 import argparse
+import dataclasses
+import importlib.util
+import math
+import os
+import signal
 import sys
+import threading
+import warnings
 
 import numpy as np
 
-from ._errors import JaxbattError
+from ._errors import CheckpointError, InputError, JaxbattError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+CACHE_MIN_COMPILE_TIME_S = 0.0  # cache every program: most compile in 0.03-0.5 s, 100+ of them
+CACHE_MAX_BYTES = 2**30  # least recently used entries are deleted beyond 1 GiB
+
+
+# ---------------------------------------------------------------- persistent compilation cache
+
+
+def compilation_cache_dir() -> str:
+    """Where the command line keeps JAX's compiled programs:
+    ``$XDG_CACHE_HOME/jaxbatt/jax``, by default ``~/.cache/jaxbatt/jax``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jaxbatt", "jax")
+
+
+def cache_disabled() -> bool:
+    """Whether ``JAXBATT_NO_CACHE`` is set (to anything but ``""`` or ``0``)."""
+    return os.environ.get("JAXBATT_NO_CACHE", "").strip() not in ("", "0")
+
+
+def enable_compilation_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache in `compilation_cache_dir()` (kept when
+    the user already set ``JAX_COMPILATION_CACHE_DIR``); returns the folder, or None when
+    it cannot be created. Call it before anything is compiled."""
+    import jax  # noqa: PLC0415
+
+    current = jax.config.jax_compilation_cache_dir
+    if current:
+        return current
+    path = compilation_cache_dir()
+    try:
+        # the cache is trusted code: keep it private to the user
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(path, os.W_OK | os.X_OK):
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:  # the user's wins
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_COMPILE_TIME_S)
+    if importlib.util.find_spec("filelock") is not None:  # JAX needs it to bound the size
+        jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+    return path
+
+
+# ---------------------------------------------------------------- option types
+
+
+def _number(text, kind):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def nonnegative_int(text):
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
+
+
+def at_least_two(text):
+    value = _number(text, int)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 2, got {text}")
+    return value
+
+
+def positive_float(text):
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite positive number, got {text}")
+    return value
+
+
+def noise_mV(text):
+    value = positive_float(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(
+            f"{text} mV is implausibly large for a measurement noise (the option is in mV)"
+        )
+    return value
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: ...)`` after every option that has a meaningful default."""
+
+    def _get_help_string(self, action):
+        default = action.default
+        if default is None or isinstance(default, bool) or default == []:
+            return action.help
+        if default is argparse.SUPPRESS or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+# ---------------------------------------------------------------- what was written
+
+
+class Outputs:
+    """The outputs a command plans and has written, for the message after Ctrl-C."""
+
+    def __init__(self):
+        self.planned, self.written, self.notes = [], [], {}
+
+    def plan(self, path, note=None):
+        """`note`: a string, or a function giving one (or None) when the message is made."""
+        self.planned.append(os.fspath(path))
+        if note:
+            self.notes[os.fspath(path)] = note
+
+    def _note(self, path):
+        note = self.notes.get(path)
+        note = note() if callable(note) else note
+        return f" ({note})" if note else ""
+
+    def done(self, path):
+        self.written.append(os.fspath(path))
+
+    def interrupted_message(self) -> str:
+        missing = [p for p in self.planned if p not in self.written]
+        parts = []
+        if self.written:
+            parts.append("wrote " + ", ".join(self.written))
+        if missing:
+            parts.append(
+                ("did not write " if self.written else "nothing written: ")
+                + ", ".join(p + self._note(p) for p in missing)
+            )
+        if not parts:
+            parts.append("nothing written")
+        return "jaxbatt: interrupted; " + "; ".join(parts)
+
+
+def _outputs(args) -> Outputs:
+    outputs = getattr(args, "outputs", None)
+    if outputs is None:
+        outputs = args.outputs = Outputs()
+    return outputs
+
+
+# ---------------------------------------------------------------- the commands
 
 
 def _parse_params(items):
@@ -13,41 +186,56 @@ def _parse_params(items):
     for item in items or ():
         name, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"jaxbatt: --param expects NAME=VALUE, got {item!r}")
+            raise InputError(f"--param expects NAME=VALUE, got {item!r}")
         try:
             params[name.strip()] = float(value)
         except ValueError:
-            raise SystemExit(f"jaxbatt: --param {name}: {value!r} is not a number") from None
+            raise InputError(f"--param {name}: {value!r} is not a number") from None
     return params
 
 
 def write_curve_csv(path, t, voltage):
-    """Write a discharge curve as CSV with header ``time_s,voltage_V``."""
+    """Write a discharge curve as CSV with header ``time_s,voltage_V`` (atomically)."""
+    from ._io import atomic_file  # noqa: PLC0415
+
     data = np.column_stack([np.asarray(t), np.asarray(voltage)])
-    np.savetxt(path, data, delimiter=",", header="time_s,voltage_V", comments="", fmt="%.10g")
+    with atomic_file(path, "w") as f:
+        np.savetxt(f, data, delimiter=",", header="time_s,voltage_V", comments="", fmt="%.10g")
 
 
 def plot_curve(path, t, voltage, title):
-    """Save a voltage-vs-time plot to `path` (PNG, PDF, ... by extension)."""
-    import matplotlib  # noqa: PLC0415
+    """Save a voltage-vs-time plot to `path` (PNG, PDF, ... by extension; atomically)."""
+    from matplotlib.figure import Figure  # noqa: PLC0415
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from ._io import atomic_savefig  # noqa: PLC0415
 
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
     ax.plot(np.asarray(t), np.asarray(voltage), lw=2)
     ax.set_xlabel("time [s]")
     ax.set_ylabel("terminal voltage [V]")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    atomic_savefig(fig, path, dpi=120)
 
 
 def _simulate(args):
+    from ._io import check_output_file, figure_format  # noqa: PLC0415
+
+    outputs = _outputs(args)
+    if args.out:
+        check_output_file(args.out, "--out")
+    if args.plot:
+        check_output_file(args.plot, "--plot")
+        figure_format(args.plot)
+        if args.out and os.path.abspath(args.out) == os.path.abspath(args.plot):
+            raise InputError(f"--out and --plot name the same file {args.out}")
+    for path in (args.out, args.plot):
+        if path:
+            outputs.plan(path)
+    params = _parse_params(args.param)
     from ._simulate import simulate  # noqa: PLC0415
 
-    params = _parse_params(args.param)
     t = np.linspace(0.0, args.t_end, args.n_points)
     sol = simulate(args.model, params, t=t, c_rate=args.c_rate, kinetics=args.kinetics)
     label = ", ".join(f"{k}={v:g}" for k, v in params.items()) or "defaults"
@@ -57,35 +245,66 @@ def _simulate(args):
     )
     if args.out:
         write_curve_csv(args.out, t, sol.voltage)
+        outputs.done(args.out)
         print(f"wrote {args.out}")
     if args.plot:
         plot_curve(args.plot, t, sol.voltage, f"{args.model.upper()}, {args.c_rate:g}C, {label}")
+        outputs.done(args.plot)
         print(f"wrote {args.plot}")
 
 
 def _train(args):
+    from ._io import check_output_file  # noqa: PLC0415
     from .surrogates import LossConfig, NetworkConfig, TrainConfig, train_hierarchy  # noqa: PLC0415
+    from .surrogates._training import _state_path  # noqa: PLC0415
 
     if args.model != "spm":
-        raise SystemExit(f"jaxbatt: train: only 'spm' surrogates exist so far, got {args.model!r}")
+        raise InputError(f"train: only 'spm' surrogates exist so far, got {args.model!r}")
+    check_output_file(args.out, "--out")
+    state = _state_path(args.out)
+
+    def note():
+        if state.exists():
+            return f"the training state is saved in {state}; --resume continues from it"
+        return None
+
+    _outputs(args).plan(args.out, note=note)
     network = NetworkConfig(
         architecture=args.architecture, block=args.block, width=args.width, depth=args.depth
     )
     grid = args.parameter_grid
-    # a tensor-grid batch evaluates each data sample at `grid` parameter sets
-    n_data = 0 if args.physics_only else (64 if grid else LossConfig().n_data)
-    loss = LossConfig(n_data=n_data, parameter_grid=grid)
-    config = TrainConfig(
-        adam_steps=args.steps, lbfgs_steps=args.lbfgs_steps, loss=loss, seed=args.seed,
-        n_data_parameters=0 if args.physics_only else args.data_sets,
-        final_learning_rate=args.final_learning_rate,
-        validate_every=args.validate_every, balance=args.balance,
-        balance_every=args.balance_every, balance_alpha=args.balance_alpha,
-    )  # fmt: skip
+    steps = 20000 if args.steps is None else args.steps
+    if args.physics_only:
+        # the shipped physics-only recipe (scripts/train_spm_physics.py); the options given
+        # on the command line override it
+        from .surrogates import PHYSICS_ONLY_RECIPE  # noqa: PLC0415
+
+        _, recipe, options = PHYSICS_ONLY_RECIPE
+        config = dataclasses.replace(
+            recipe, adam_steps=recipe.adam_steps if args.steps is None else args.steps,
+            lbfgs_steps=args.lbfgs_steps, seed=args.seed, validate_every=args.validate_every,
+            final_learning_rate=args.final_learning_rate, balance=args.balance,
+            balance_every=args.balance_every, balance_alpha=args.balance_alpha,
+            loss=dataclasses.replace(recipe.loss, parameter_grid=grid),
+        )  # fmt: skip
+        ansatz = args.ansatz or options["ansatz"]
+    else:
+        # a tensor-grid batch evaluates each data sample at `grid` parameter sets
+        n_data = 64 if grid else LossConfig().n_data
+        loss = LossConfig(n_data=n_data, parameter_grid=grid)
+        config = TrainConfig(
+            adam_steps=steps, lbfgs_steps=args.lbfgs_steps, loss=loss, seed=args.seed,
+            n_data_parameters=args.data_sets,
+            final_learning_rate=args.final_learning_rate,
+            validate_every=args.validate_every, balance=args.balance,
+            balance_every=args.balance_every, balance_alpha=args.balance_alpha,
+        )  # fmt: skip
+        ansatz = args.ansatz or "sigmoid"
     result = train_hierarchy(
         args.levels, args.out, network=network, config=config, seed=args.seed,
-        resume=args.resume, lower_kinetics=args.lower_kinetics,
+        resume=args.resume, lower_kinetics=args.lower_kinetics, ansatz=ansatz,
     )  # fmt: skip
+    _outputs(args).done(args.out)
     last = result.history[-1] if result.history else {}
     print(
         f"wrote {args.out}: validation error mean {last.get('val_mean_mV', float('nan')):.3f} mV, "
@@ -101,103 +320,292 @@ def _calibrate(args):
     run_calibrate_command(args)
 
 
+# ---------------------------------------------------------------- the parser
+
+
+def _calibrate_defaults() -> dict:
+    """The sampler defaults of `jaxbatt.calibrate`, so that the command line follows them."""
+    import inspect  # noqa: PLC0415
+
+    from .inference._calibrate import calibrate  # noqa: PLC0415
+
+    parameters = inspect.signature(calibrate).parameters
+    names = ("num_chains", "num_warmup", "num_samples", "seed")
+    return {name: parameters[name].default for name in names}
+
+
 def build_parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--no-cache", action="store_true",
+        help="do not use the persistent compilation cache (also: JAXBATT_NO_CACHE=1)",
+    )  # fmt: skip
     parser = argparse.ArgumentParser(
-        prog="jaxbatt", description="Differentiable Li-ion battery physics and calibration."
-    )
+        prog="jaxbatt", description="Differentiable Li-ion battery physics and calibration.",
+        epilog="Exit codes: 0 success, 1 runtime failure, 2 bad input or usage, 130 "
+        "interrupted.",
+    )  # fmt: skip
+    from . import __version__  # noqa: PLC0415
+
+    parser.add_argument("--version", action="version", version=f"jaxbatt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sim = sub.add_parser("simulate", help="simulate a constant-current discharge")
-    sim.add_argument("--model", default="spm", help="spm or p2d (default spm)")
+    def add(name, **kwargs):
+        return sub.add_parser(name, parents=[common], formatter_class=_HelpFormatter, **kwargs)
+
+    sim = add(
+        "simulate", help="simulate a constant-current discharge",
+        description="Simulate a constant-current discharge with the numerical SPM or P2D.",
+    )  # fmt: skip
+    sim.add_argument("--model", default="spm", help="spm or p2d")
     sim.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="degradation parameter, repeatable"
     )
-    sim.add_argument("--c-rate", type=float, default=2.0, help="discharge C-rate (default 2)")
+    sim.add_argument("--c-rate", type=positive_float, default=2.0, help="discharge C-rate")
     sim.add_argument("--kinetics", default="butler_volmer", help="butler_volmer or linear")
-    sim.add_argument("--t-end", type=float, default=1350.0, help="end time in s (default 1350)")
-    sim.add_argument("--n-points", type=int, default=271, help="output times (default 271)")
-    sim.add_argument("--out", help="CSV file to write (time_s,voltage_V)")
-    sim.add_argument("--plot", help="image file of the voltage curve")
+    sim.add_argument("--t-end", type=positive_float, default=1350.0, help="end time [s]")
+    sim.add_argument("--n-points", type=at_least_two, default=271, help="output times")
+    sim.add_argument("--out", help="CSV file to write (time_s,voltage_V); its folder must exist")
+    sim.add_argument("--plot", help="image file of the voltage curve (.png, .pdf, .svg, ...)")
     sim.set_defaults(func=_simulate)
 
-    tr = sub.add_parser("train", help="train a PINN surrogate")
+    tr = add("train", help="train a PINN surrogate", description="Train a PINN surrogate.")
     tr.add_argument("model", help="spm")
     tr.add_argument("--out", required=True, help="checkpoint to write (e.g. model.eqx)")
-    tr.add_argument("--levels", type=int, default=1, help="hierarchy levels (default 1)")
-    tr.add_argument("--steps", type=int, default=20000, help="Adam steps per level (20000)")
+    tr.add_argument("--levels", type=positive_int, default=1, help="hierarchy levels")
     tr.add_argument(
-        "--lbfgs-steps", type=int, default=0, help="L-BFGS steps per level after Adam (0)"
+        "--steps", type=nonnegative_int, default=None,
+        help="Adam steps per level (default: 20000; 4000 with --physics-only)",
+    )  # fmt: skip
+    tr.add_argument(
+        "--lbfgs-steps", type=nonnegative_int, default=0, help="L-BFGS steps per level after Adam"
     )
     tr.add_argument(
-        "--final-learning-rate", type=float, default=1e-5, help="end of the Adam schedule (1e-5)"
-    )
-    tr.add_argument("--width", type=int, default=64, help="hidden width (64)")
-    tr.add_argument("--depth", type=int, default=3, help="hidden layers per block (3)")
+        "--final-learning-rate", type=positive_float, default=1e-5,
+        help="end of the Adam schedule",
+    )  # fmt: skip
+    tr.add_argument("--width", type=positive_int, default=64, help="hidden width")
+    tr.add_argument("--depth", type=positive_int, default=3, help="hidden layers per block")
     tr.add_argument(
         "--architecture", choices=("separable", "merged", "split"), default="separable",
-        help="separable (parameter branch x time/radius trunks; default), merged or split",
+        help="separable (parameter branch x time/radius trunks), merged or split",
     )  # fmt: skip
     tr.add_argument(
-        "--parameter-grid", type=int, default=16,
-        help="parameter sets per collocation point (tensor-grid batches; 0: one each; 16)",
+        "--parameter-grid", type=nonnegative_int, default=16,
+        help="parameter sets per collocation point (tensor-grid batches; 0: one each)",
     )  # fmt: skip
     tr.add_argument(
-        "--data-sets", type=int, default=256, help="parameter sets solved for the data term (256)"
-    )
+        "--data-sets", type=nonnegative_int, default=256,
+        help="parameter sets solved for the data term",
+    )  # fmt: skip
     tr.add_argument("--block", default="modified", help="modified or mlp")
-    tr.add_argument("--physics-only", action="store_true", help="no solver data term")
+    tr.add_argument(
+        "--physics-only", action="store_true",
+        help="no solver data in the loss: the shipped physics-only recipe "
+        "(conservative ansatz, diffusion residual only; scripts/train_spm_physics.py)",
+    )  # fmt: skip
+    tr.add_argument(
+        "--ansatz", choices=("sigmoid", "conservative"), default=None,
+        help="concentration ansatz (default: conservative with --physics-only, else sigmoid)",
+    )  # fmt: skip
     tr.add_argument("--lower-kinetics", default=None, help="e.g. linear: level-1 physics")
-    tr.add_argument("--validate-every", type=int, default=500)
+    tr.add_argument(
+        "--validate-every", type=positive_int, default=500,
+        help="steps between validations and training-state checkpoints",
+    )  # fmt: skip
     tr.add_argument(
         "--balance", choices=("none", "grad_norm"), default="none",
-        help="loss balancing of the Adam phase: none (fixed weights, default) or grad_norm "
+        help="loss balancing of the Adam phase: none (fixed weights) or grad_norm "
         "(adaptive multipliers from the gradient norms of the loss terms)",
     )  # fmt: skip
     tr.add_argument(
-        "--balance-every", type=int, default=100, help="steps between multiplier updates (100)"
+        "--balance-every", type=positive_int, default=100, help="steps between multiplier updates"
     )
     tr.add_argument(
-        "--balance-alpha", type=float, default=0.9, help="moving-average factor, [0, 1) (0.9)"
+        "--balance-alpha", type=float, default=0.9, help="moving-average factor, in [0, 1)"
     )
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run")
     tr.set_defaults(func=_train)
 
-    cal = sub.add_parser(
+    cal = add(
         "calibrate",
         help="Bayesian calibration of degradation parameters from discharge curves",
         description="Infer degradation parameters (and the noise level) from CSV curves with "
-        "header time_s,voltage_V (s, V). With no file, calibrates the bundled example.",
-    )
+        "header time_s,voltage_V (s, V). With no file, calibrates the bundled example. The "
+        "results folder --out is written atomically: it holds a complete result or none, and "
+        "an earlier jaxbatt result there is replaced as a whole.",
+    )  # fmt: skip
     cal.add_argument("data", nargs="*", help="CSV files (time_s,voltage_V); none: bundled example")
+    cal.add_argument("--model", default="spm", help="spm, or p2d with --likelihood solver")
     cal.add_argument(
-        "--model", default="spm", help="spm (default), or p2d with --likelihood solver"
+        "--out", default="calibration",
+        help="results folder: new, empty, or an earlier jaxbatt result (replaced)",
+    )  # fmt: skip
+    cal.add_argument("--likelihood", default="surrogate", help="surrogate or solver")
+    defaults = _calibrate_defaults()
+    cal.add_argument(
+        "--num-chains", type=positive_int, default=defaults["num_chains"], help="NUTS chains"
     )
-    cal.add_argument("--out", default="calibration", help="output folder (default ./calibration)")
-    cal.add_argument("--likelihood", default="surrogate", help="surrogate (default) or solver")
-    cal.add_argument("--num-chains", type=int, default=4)
-    cal.add_argument("--num-warmup", type=int, default=500)
-    cal.add_argument("--num-samples", type=int, default=500)
-    cal.add_argument("--seed", type=int, default=0)
-    cal.add_argument("--sigma", type=float, default=None, help="fix the noise level [mV]")
-    cal.add_argument("--c-rate", type=float, default=None, help="C-rate of the data")
+    cal.add_argument(
+        "--num-warmup", type=positive_int, default=defaults["num_warmup"],
+        help="warm-up iterations per chain",
+    )  # fmt: skip
+    cal.add_argument(
+        "--num-samples", type=positive_int, default=defaults["num_samples"],
+        help="kept draws per chain",
+    )  # fmt: skip
+    cal.add_argument("--seed", type=nonnegative_int, default=defaults["seed"], help="sampler seed")
+    cal.add_argument(
+        "--sigma", type=noise_mV, default=None, metavar="MV",
+        help="fix the noise level [mV] (default: inferred)",
+    )  # fmt: skip
+    cal.add_argument(
+        "--c-rate", type=positive_float, default=None,
+        help="C-rate of the data (default: the voltage model's, 2C)",
+    )  # fmt: skip
     cal.add_argument("--hierarchical", action="store_true", help="population prior over curves")
     cal.add_argument(
         "--surrogate-error", choices=("white", "correlated", "none"), default="white",
-        help="how the voltage model's own error enters: white (added to the noise, default), "
+        help="how the voltage model's own error enters: white (added to the noise), "
         "correlated (a smooth per-curve discrepancy in time, needs a model with a stated "
         "error such as the surrogate) or none",
     )  # fmt: skip
-    cal.add_argument("--no-plots", action="store_true")
+    cal.add_argument("--no-plots", action="store_true", help="skip the plots (faster)")
+    cal.add_argument(
+        "--netcdf", action="store_true",
+        help="also write posterior.nc, the ArviZ InferenceData (arviz.from_netcdf)",
+    )  # fmt: skip
     cal.set_defaults(func=_calibrate)
     return parser
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+# ---------------------------------------------------------------- main
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    text = " ".join(str(message).split())  # one line, no source file or line
+    print(f"jaxbatt: warning: {text}", file=sys.stderr if file is None else file, flush=True)
+
+
+def _error(message, code):
+    print(f"jaxbatt: error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    return code
+
+
+class _Interrupts:
+    """Ctrl-C handling of `main`.
+
+    Python runs signal handlers only in the main thread, and only between bytecodes: while
+    the main thread waits in compiled code (an XLA compilation, a NUTS run, a solve), a
+    Ctrl-C would wait until that ends, minutes or hours; and a KeyboardInterrupt raised
+    inside a callback (JAX's garbage-collection hook, a ``__del__``) is swallowed. So the
+    SIGINT handler raises KeyboardInterrupt as usual, and a watcher thread, woken by the
+    signal through `signal.set_wakeup_fd`, gives the command `GRACE_S` to end; if it has
+    not, the watcher removes the temporary files of writes under way, prints the one-line
+    message and ends the process (exit code 130). Swallowed KeyboardInterrupts are not
+    reported as "Exception ignored" tracebacks meanwhile.
+    """
+
+    GRACE_S = 1.0
+
+    def __init__(self, outputs: Outputs):
+        self.outputs = outputs
+        self.happened = threading.Event()
+        self.finished = threading.Event()
+        self.active = threading.current_thread() is threading.main_thread()
+
+    def _handler(self, signum, frame):
+        self.happened.set()
+        raise KeyboardInterrupt
+
+    def _watch(self):
+        while True:
+            try:
+                data = os.read(self._read, 64)
+            except OSError:
+                return
+            if self._closing or not data:
+                return
+            if signal.SIGINT in data and not self.finished.wait(self.GRACE_S):
+                from ._io import remove_pending  # noqa: PLC0415
+
+                remove_pending()
+                sys.stdout.flush()
+                start = "\n" if sys.stderr.isatty() else ""  # after a progress bar's line
+                sys.stderr.write(start + self.outputs.interrupted_message() + "\n")
+                sys.stderr.flush()
+                os._exit(EXIT_INTERRUPTED)
+
+    def _unraisable(self, unraisable):
+        if not issubclass(unraisable.exc_type, KeyboardInterrupt):  # the watcher ends it
+            self._previous_hook(unraisable)
+
+    def __enter__(self):
+        if not self.active:
+            return self
+        self._closing = False
+        self._previous_hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
+        self._previous_handler = signal.signal(signal.SIGINT, self._handler)
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        try:
+            self._previous_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        except ValueError:  # not possible here: keep the plain handler
+            self._previous_fd = None
+        else:
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.finished.set()
+        if not self.active:
+            return False
+        signal.signal(signal.SIGINT, self._previous_handler)
+        sys.unraisablehook = self._previous_hook
+        if self._previous_fd is not None:
+            signal.set_wakeup_fd(self._previous_fd)
+            self._closing = True
+            os.write(self._write, b"\0")  # wake the watcher so that it ends
+            self._thread.join(timeout=2 * self.GRACE_S)
+        os.close(self._read)
+        os.close(self._write)
+        return False
+
+
+def main(argv=None, *, compilation_cache: bool | None = None) -> int:
+    """Run the ``jaxbatt`` command with `argv` (default ``sys.argv[1:]``); returns the exit
+    code (see the module docstring). `compilation_cache` (default: only when `argv` is None,
+    i.e. a real command line, so that calls from Python and the tests leave JAX's global
+    configuration alone) turns on the persistent compilation cache unless ``--no-cache`` or
+    ``JAXBATT_NO_CACHE=1`` says otherwise."""
+    use_cache = (argv is None) if compilation_cache is None else compilation_cache
     try:
-        args.func(args)
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, usage errors (argparse prints them)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    if use_cache and not args.no_cache and not cache_disabled():
+        enable_compilation_cache()
+    args.outputs = Outputs()
+    interrupts = _Interrupts(args.outputs)
+    try:
+        with interrupts, warnings.catch_warnings():  # restores warnings.showwarning after
+            warnings.showwarning = _show_warning
+            args.func(args)
+    except KeyboardInterrupt:
+        print(args.outputs.interrupted_message(), file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except (InputError, CheckpointError) as e:
+        return _error(e, EXIT_USAGE)
     except JaxbattError as e:
-        print(f"jaxbatt: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return _error(e, EXIT_FAILURE)
+    except Exception as e:
+        if interrupts.happened.is_set():  # a Ctrl-C inside a library, wrapped by it
+            print(args.outputs.interrupted_message(), file=sys.stderr, flush=True)
+            return EXIT_INTERRUPTED
+        if isinstance(e, OSError):
+            return _error(f"could not write or read a file: {e}", EXIT_FAILURE)
+        raise  # a bug: the traceback is what a report needs
+    return EXIT_OK

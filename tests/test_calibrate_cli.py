@@ -1,6 +1,7 @@
 """``jaxbatt calibrate``: the command-line main job."""
 
 import argparse
+import inspect
 import json
 
 import numpy as np
@@ -80,8 +81,10 @@ def test_registered_in_the_jaxbatt_command(tmp_path, capsys):
         args = parser.parse_args(["calibrate", "--out", str(tmp_path)])
     except SystemExit:
         pytest.skip("`jaxbatt calibrate` is not registered in jaxbatt/_cli.py yet")
+    defaults = inspect.signature(jaxbatt.calibrate).parameters  # the CLI follows the API
     assert (args.model, args.likelihood, args.num_chains, args.num_warmup, args.num_samples) == (
-        "spm", "surrogate", 4, 500, 500
+        "spm", "surrogate", *(defaults[k].default for k in ("num_chains", "num_warmup",
+                                                           "num_samples"))
     )  # fmt: skip
     assert args.data == [] and args.sigma is None and args.c_rate is None
     path = tmp_path / "mV.csv"
@@ -91,5 +94,5 @@ def test_registered_in_the_jaxbatt_command(tmp_path, capsys):
         capsys.readouterr().err
     )  # fmt: skip
     assert main(["calibrate", "--likelihood", "solver", "--c-rate", "0", "--out", "x"]) == 2
-    assert "c_rate must be a finite positive number" in capsys.readouterr().err
+    assert "argument --c-rate: must be a finite positive number" in capsys.readouterr().err
     assert jaxbatt.inference.calibrate is not None

@@ -8,6 +8,7 @@ the balancing only needs a data term of another magnitude than the physics terms
 """
 
 import dataclasses
+import hashlib
 import io
 import json
 
@@ -28,6 +29,7 @@ from jaxbatt.surrogates import (
     spm_surrogate,
     train,
 )
+from jaxbatt.surrogates import upgrade_checkpoint
 from jaxbatt.surrogates._checkpoint import load_checkpoint, read_header
 from jaxbatt.surrogates._losses import loss_terms
 from jaxbatt.surrogates._training import _adam
@@ -107,7 +109,10 @@ def test_balance_none_is_the_default_and_keeps_the_state_layout(setup, tmp_path)
     old = json.loads(line)
     for name in ("balance", "balance_every", "balance_alpha"):
         del old["config"]["train"][name]
+    # as version 1 wrote it (checksum over the payload only), then upgraded as the error says
+    old.update(version=1, sha256=hashlib.sha256(payload).hexdigest())
     state.write_bytes(json.dumps(old).encode() + b"\n" + payload)
+    upgrade_checkpoint(state)
     resumed = train(s, PLAIN, checkpoint=tmp_path / "m.eqx", resume=True, progress=False, data=data)
     assert resumed.history == explicit.history
 

@@ -18,6 +18,7 @@ from numpyro.infer import init_to_median, init_to_uniform
 from .._errors import InputError
 from .._validation import check_c_rate, check_model, check_times
 from .._voltage_model import AbstractVoltageModel
+from ._checks import WHAT_TO_CHECK, MisfitCheck, MisfitWarning, check_curve, misfit_message
 from ._data import VOLTAGE_RANGE, Curve, as_curves
 from ._model import (
     DISCREPANCY_SITE,
@@ -37,6 +38,7 @@ LIKELIHOODS = ("surrogate", "solver")
 # vmapped in lockstep, where every chain waits for the longest NUTS trajectory, and the
 # vectorized program takes longer to compile.
 DEFAULT_CHAIN_METHOD = "sequential"
+DEFAULT_DENSE_MASS = False
 QUANTILES = (0.05, 0.5, 0.95)
 
 
@@ -125,7 +127,7 @@ def calibrate(
     model: str = "spm",
     num_chains: int = 4,
     num_warmup: int = 500,
-    num_samples: int = 500,
+    num_samples: int = 1000,
     seed: int = 0,
     likelihood: str = "surrogate",
     sigma: float | None = None,
@@ -145,6 +147,8 @@ def calibrate(
     min_ess: float | None = None,
     discrepancy_terms: int = 4,
     discrepancy_scale: float = 2.0,
+    dense_mass: bool = DEFAULT_DENSE_MASS,
+    misfit_check: bool = True,
 ) -> "CalibrationResult":
     """Posterior of the degradation parameters given measured discharge curves (NUTS).
 
@@ -172,7 +176,9 @@ def calibrate(
             ``v=None``. Times must be strictly increasing within [0, model t_max].
         model: ``"spm"`` (``"p2d"`` once its surrogate exists).
         num_chains: independent NUTS chains (default 4).
-        num_warmup, num_samples: warm-up (adaptation) and kept iterations per chain.
+        num_warmup, num_samples: warm-up (adaptation) and kept iterations per chain (default
+            500 and 1000: with 500 + 500 the bundled example's banana-shaped k_i0-k_Ds
+            posterior left R-hat above 1.01 for some seeds; see the README).
         seed: seed of the sampler's PRNG key.
         likelihood: ``"surrogate"`` (the trained PINN via `jaxbatt.load_surrogate`) or
             ``"solver"`` (the exact numerical solver, slower); ignored when `voltage_model`
@@ -190,7 +196,7 @@ def calibrate(
             `CalibrationResult.predictive`. Needs a voltage model with error_std > 0 (a
             surrogate; not the exact solver).
         voltage_model: any `AbstractVoltageModel` (overrides `model` and `likelihood`).
-        progress_bar: show NumPyro's progress bar.
+        progress_bar: show a progress bar (and a line while the sampler compiles).
         c_rate: C-rate of the data; checked against the voltage model's (the solver
             likelihood is built at it; default 2C).
         hierarchical: population prior over the curves (needs at least 2 curves).
@@ -206,6 +212,11 @@ def calibrate(
             (default 4: offset, slope, curvature, cubic); used with "correlated" only.
         discrepancy_scale: prior standard deviation of each discrepancy coefficient in units
             of the model's error_std (default 2, i.e. 2 * error_std volts); must be > 0.
+        dense_mass: adapt a dense mass matrix (NUTS ``dense_mass``), which follows
+            correlated parameters; default `DEFAULT_DENSE_MASS`.
+        misfit_check: run the posterior predictive checks after sampling (default True;
+            `CalibrationResult.checks`): the inferred sigma against its prior and the
+            residuals against white noise, per curve.
 
     Returns:
         A `CalibrationResult`.
@@ -217,6 +228,9 @@ def calibrate(
     Warns:
         ConvergenceWarning: when R-hat exceeds `max_r_hat`, an effective sample size is
             below `min_ess`, or there were divergent transitions after warm-up.
+        MisfitWarning: when a posterior predictive check fails: the model does not describe
+            a curve (e.g. data at another C-rate, times not in seconds, another cell); the
+            message gives the statistics and what to check.
 
     Example:
         >>> import jaxbatt
@@ -293,6 +307,7 @@ def calibrate(
         chain_method=chain_method,
         target_accept=float(target_accept),
         max_tree_depth=int(max_tree_depth),
+        dense_mass=bool(dense_mass),
         init_strategy=_INIT_STRATEGY,
         progress_every=max(1, total // (100 * num_chains)) if progress_bar else 0,
     )
@@ -345,6 +360,7 @@ def calibrate(
         chain_method=chain_method,
         target_accept=target_accept,
         max_tree_depth=max_tree_depth,
+        dense_mass=bool(dense_mass),
         sigma_fixed_V=sigma,
         sigma_prior_mV=sigma_prior_mV,
         surrogate_error=error_mode,
@@ -367,6 +383,10 @@ def calibrate(
         settings=settings,
         wall_time_s=wall_time,
     )
+    if misfit_check:
+        result = dataclasses.replace(result, checks=posterior_checks(result))
+        if result.misfit:
+            warnings.warn(misfit_message(result.checks, is_fleet), MisfitWarning, stacklevel=2)
     problems = result.convergence_problems()
     if problems:
         warnings.warn(
@@ -432,6 +452,9 @@ class CalibrationResult:
         settings: the sampler settings and model options (``surrogate_error`` is "none",
             "white" or "correlated").
         wall_time_s: wall time of compilation and sampling [s].
+        checks: the posterior predictive checks, one `MisfitCheck` per curve (noise against
+            its prior, residuals against white noise; empty with ``misfit_check=False``);
+            `misfit` says whether one failed.
     """
 
     samples_by_chain: dict
@@ -442,6 +465,12 @@ class CalibrationResult:
     is_fleet: bool
     settings: dict
     wall_time_s: float
+    checks: tuple[MisfitCheck, ...] = ()
+
+    @property
+    def misfit(self) -> bool:
+        """Whether a posterior predictive check failed for some curve (see `checks`)."""
+        return any(c.misfit for c in self.checks)
 
     @property
     def space(self):
@@ -661,7 +690,26 @@ class CalibrationResult:
         )
         problems = self.convergence_problems()
         verdict = "; ".join(problems) if problems else "R-hat, ESS and divergences look fine"
+        if self.misfit:
+            verdict = (
+                "; ".join(problems) + " (sampler)" if problems else "the sampler mixed"
+            ) + ", but the MODEL DOES NOT FIT the data (see misfit below)"
         lines.append("diagnostics: " + verdict)
+        for c in self.checks:
+            tag = f"curve {c.curve}: " if self.is_fleet else ""
+            sigma = "" if c.sigma_median_V is None else (
+                f", sigma median {c.sigma_median_V * 1e3:.3g} mV (prior tail "
+                f"{c.sigma_tail_probability:.2g})"
+            )  # fmt: skip
+            lines.append(
+                f"fit check: {tag}residual RMS {c.residual_rms_V * 1e3:.3g} mV{sigma}, lag-1 "
+                f"autocorrelation {c.lag1_autocorrelation:.2f}, Ljung-Box p "
+                f"{c.ljung_box_p_value:.2g}: " + ("MISFIT" if c.misfit else "consistent")
+            )
+            if c.misfit:
+                lines.append("misfit: " + tag + "; ".join(c.problems))
+        if self.misfit:
+            lines.append("misfit: " + WHAT_TO_CHECK)
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -699,55 +747,220 @@ class CalibrationResult:
                 "divergences_per_chain": self.diverging.sum(axis=1).tolist(),
                 "mean_leapfrog_steps": float(self.num_steps.mean()),
                 "problems": self.convergence_problems(),
+                "misfit": self.misfit,
+                "checks": [c.to_dict() for c in self.checks],
             },
             "wall_time_s": self.wall_time_s,
         }
 
     def to_json(self, path) -> str:
-        """Write `to_dict()` as JSON to `path`; returns the path."""
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2)
-        return os.fspath(path)
+        """Write `to_dict()` as JSON to `path` (atomically: the old file or the new one,
+        never half of one); returns the path."""
+        from .._io import atomic_write_text  # noqa: PLC0415
+
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def save_samples(self, path) -> str:
-        """Write the samples to a NumPy ``.npz``: one array (chains, draws[, C]) per site,
-        plus ``diverging`` and ``num_steps`` (chains, draws). ArviZ reads it with
-        ``az.from_dict(posterior={k: v for k, v in np.load(path).items() if k in names})``."""
-        np.savez_compressed(
-            path, **self.samples_by_chain, diverging=self.diverging, num_steps=self.num_steps
-        )
-        return os.fspath(path)
+        """Write the samples to a NumPy ``.npz`` (atomically; ``.npz`` is appended to a name
+        without it, as `numpy.savez` does): one array (chains, draws[, C]) per site, plus
+        ``diverging`` and ``num_steps`` (chains, draws). Returns the path written.
+        `to_arviz` gives the same draws as an `arviz.InferenceData`."""
+        from .._io import atomic_file  # noqa: PLC0415
 
-    def save(self, out_dir, *, plots: bool = True, truth: dict | None = None) -> dict:
-        """Write ``summary.json``, ``summary.txt``, ``samples.npz`` and (with `plots`)
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        with atomic_file(path, "wb") as f:
+            np.savez_compressed(
+                f, **self.samples_by_chain, diverging=self.diverging, num_steps=self.num_steps
+            )
+        return path
+
+    def to_arviz(self, *, predictive_draws: int | None = 100, seed: int = 0):
+        """The posterior as an `arviz.InferenceData`, chains kept separate.
+
+        Groups:
+            posterior: every sampled site, dims (chain, draw[, curve][, term]); ``curve``
+                indexes the curves of a fleet, ``term`` the discrepancy's Legendre terms.
+            sample_stats: ``diverging`` and ``n_steps`` (leapfrog steps) per iteration after
+                warm-up, and ``tree_depth`` derived from them as ArviZ's NumPyro converter
+                does (log2(n_steps) + 1, rounded down); the energy is not recorded.
+            observed_data: ``voltage`` [V], dims (time,) with the data times as coordinate
+                for one curve; dims (curve, point) for several, with ``time`` [s] beside it
+                and NaN where a curve is shorter than the longest.
+            posterior_predictive: ``voltage`` [V] of new data (model curve, plus the
+                discrepancy and the noise, as `predictive` with ``noise=True``), dims as the
+                observed data after (chain, draw); at `predictive_draws` draws per chain,
+                evenly thinned (the ``draw`` coordinate names the posterior draws used), or
+                every draw when None.
+
+        Attributes (every group): ``inference_library`` numpyro, ``jaxbatt_version``,
+        ``voltage_model``; the posterior also carries ``settings_json`` (`settings` as
+        JSON). ArviZ is imported here, not with jaxbatt.
+        """
+        import warnings  # noqa: PLC0415
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # ArviZ's notice of its refactor
+            import arviz as az  # noqa: PLC0415
+
+        from .. import __version__  # noqa: PLC0415
+
+        num_chains, num_draws = self.diverging.shape
+        if predictive_draws is None:
+            draw_index = np.arange(num_draws)
+        else:
+            predictive_draws = _positive_int(predictive_draws, "predictive_draws")
+            count = min(predictive_draws, num_draws)
+            draw_index = np.unique(np.linspace(0, num_draws - 1, count).astype(int))
+        attrs = {
+            "inference_library": "numpyro",
+            "jaxbatt_version": __version__,
+            "voltage_model": self.voltage_model.name,
+        }
+
+        dims, coords = {}, {}
+        if self.is_fleet:
+            coords["curve"] = np.arange(self.num_curves)
+        for name, x in self.samples_by_chain.items():
+            site_dims = []
+            if self.is_fleet and x.ndim > 2:
+                site_dims.append("curve")
+            if name == DISCREPANCY_SITE:
+                site_dims.append("term")
+                coords["term"] = np.arange(x.shape[-1])
+            dims[name] = site_dims
+        posterior = az.dict_to_dataset(
+            dict(self.samples_by_chain), coords=coords, dims=dims,
+            attrs=dict(attrs, settings_json=json.dumps(self.settings, default=str)),
+        )  # fmt: skip
+        n_steps = np.asarray(self.num_steps)
+        sample_stats = az.dict_to_dataset(
+            {
+                "diverging": np.asarray(self.diverging, dtype=bool),
+                "n_steps": n_steps,
+                "tree_depth": np.log2(np.maximum(n_steps, 1)).astype(int) + 1,
+            },
+            attrs=attrs,
+        )
+
+        # data and predictive draws: (curve, point), NaN-padded; one curve: (time,)
+        length = max(c.t.size for c in self.curves)
+        observed_v = np.full((self.num_curves, length), np.nan)
+        observed_t = np.full((self.num_curves, length), np.nan)
+        predicted = np.full((num_chains, draw_index.size, self.num_curves, length), np.nan)
+        rng = np.random.default_rng(seed)
+        flat_index = (np.arange(num_chains)[:, None] * num_draws + draw_index[None, :]).ravel()
+        white = self.settings["surrogate_error"] in (True, "white")
+        for k, c in enumerate(self.curves):
+            observed_v[k, : c.t.size], observed_t[k, : c.t.size] = c.v, c.t
+            theta = self.theta_samples(k)[flat_index]
+            v = np.asarray(_voltages_at(self.voltage_model, jnp.asarray(theta), jnp.asarray(c.t)))
+            delta = self.discrepancy_at(c.t, k)
+            if delta is not None:
+                v = v + delta[flat_index]
+            scale = self.sigma_samples(k)[flat_index]
+            if white:
+                scale = np.sqrt(scale**2 + float(self.voltage_model.error_std) ** 2)
+            v = v + scale[:, None] * rng.standard_normal(v.shape)
+            predicted[:, :, k, : c.t.size] = v.reshape(num_chains, draw_index.size, -1)
+        if self.is_fleet:
+            data_dims, data_coords = ["curve", "point"], {"curve": coords["curve"]}
+            observed = {"voltage": observed_v, "time": observed_t}
+            predicted_voltage = predicted
+        else:
+            data_dims, data_coords = ["time"], {"time": self.curves[0].t}
+            observed = {"voltage": observed_v[0]}
+            predicted_voltage = predicted[:, :, 0]
+        observed_data = az.dict_to_dataset(
+            observed, coords=data_coords, dims={k: data_dims for k in observed},
+            default_dims=[], attrs=attrs,
+        )  # fmt: skip
+        posterior_predictive = az.dict_to_dataset(
+            {"voltage": predicted_voltage}, coords=dict(data_coords, draw=draw_index),
+            dims={"voltage": data_dims}, attrs=attrs,
+        )  # fmt: skip
+        return az.InferenceData(
+            posterior=posterior, sample_stats=sample_stats, observed_data=observed_data,
+            posterior_predictive=posterior_predictive,
+        )  # fmt: skip
+
+    def save(
+        self, out_dir, *, plots: bool = True, truth: dict | None = None, netcdf: bool = False
+    ) -> dict:
+        """Write ``summary.json``, ``summary.txt``, ``samples.npz``, (with `netcdf`)
+        ``posterior.nc`` (`to_arviz` as netCDF, for ``arviz.from_netcdf``) and (with `plots`)
         ``pairs.png`` (whole prior box), ``pairs_zoom.png``, ``traces.png`` (per curve, with a
         ``_curve<k>`` suffix for several curves, the first 20) and ``predictive.png`` into
-        `out_dir` (created if needed). `truth` (name -> value, or one mapping per curve;
-        ``"sigma_mV"`` marks sigma) is drawn on the plots. Returns file name -> path."""
-        from . import _plots  # noqa: PLC0415  (matplotlib only when plotting)
+        the folder `out_dir`. `truth` (name -> value, or one mapping per curve;
+        ``"sigma_mV"`` marks sigma) is drawn on the plots. Returns file name -> path.
 
-        os.makedirs(out_dir, exist_ok=True)
-        paths = {
-            "summary.json": self.to_json(os.path.join(out_dir, "summary.json")),
-            "samples.npz": self.save_samples(os.path.join(out_dir, "samples.npz")),
-        }
-        text = os.path.join(out_dir, "summary.txt")
-        with open(text, "w", encoding="utf-8") as f:
-            f.write(self.table() + "\n")
-        paths["summary.txt"] = text
-        if plots:
-            figures = {"predictive.png": _plots.plot_predictive(self, truth=truth)}
-            for k in range(min(self.num_curves, 20)):
-                tag = f"_curve{k}" if self.is_fleet else ""
-                figures[f"pairs{tag}.png"] = _plots.plot_pairs(self, curve=k, truth=truth)
-                figures[f"pairs_zoom{tag}.png"] = _plots.plot_pairs(
-                    self, curve=k, truth=truth, extent="posterior"
-                )
-                figures[f"traces{tag}.png"] = _plots.plot_traces(self, curve=k, truth=truth)
-            for name, fig in figures.items():
-                paths[name] = os.path.join(out_dir, name)
-                fig.savefig(paths[name], dpi=110)
-        return paths
+        Atomic: everything is written into a temporary folder beside `out_dir`, which then
+        replaces `out_dir` as a whole, so `out_dir` holds a complete result or none and never
+        mixes old and new files; an error or Ctrl-C while writing leaves an older result
+        there untouched. `out_dir` may be new (missing parents are created), empty, or an
+        earlier jaxbatt result folder (replaced); anything else (a file, a folder with other
+        content) raises `InputError` before anything is written.
+        """
+        from .._io import atomic_folder, atomic_savefig, check_output_dir  # noqa: PLC0415
+
+        check_output_dir(out_dir, create_parents=True)
+        written = []
+        with atomic_folder(out_dir) as tmp:
+            self.to_json(tmp / "summary.json")
+            self.save_samples(tmp / "samples.npz")
+            (tmp / "summary.txt").write_text(self.table() + "\n", encoding="utf-8")
+            written += ["summary.json", "samples.npz", "summary.txt"]
+            if netcdf:
+                self.to_arviz().to_netcdf(os.fspath(tmp / "posterior.nc"))
+                written.append("posterior.nc")
+            if plots:
+                from . import _plots  # noqa: PLC0415  (matplotlib only when plotting)
+
+                figures = {"predictive.png": lambda: _plots.plot_predictive(self, truth=truth)}
+                for k in range(min(self.num_curves, 20)):
+                    tag = f"_curve{k}" if self.is_fleet else ""
+                    figures[f"pairs{tag}.png"] = functools.partial(
+                        _plots.plot_pairs, self, curve=k, truth=truth
+                    )
+                    figures[f"pairs_zoom{tag}.png"] = functools.partial(
+                        _plots.plot_pairs, self, curve=k, truth=truth, extent="posterior"
+                    )
+                    figures[f"traces{tag}.png"] = functools.partial(
+                        _plots.plot_traces, self, curve=k, truth=truth
+                    )
+                for name, make in figures.items():
+                    atomic_savefig(make(), tmp / name, dpi=110)
+                    written.append(name)
+        return {name: os.path.join(os.fspath(out_dir), name) for name in written}
+
+
+def posterior_checks(result: "CalibrationResult") -> tuple[MisfitCheck, ...]:
+    """The posterior predictive checks (`jaxbatt.inference._checks`) of every curve of
+    `result`: residuals against the posterior-mean model curve (discrepancy included), the
+    inferred sigma against its prior."""
+    s = result.settings
+    model = result.voltage_model
+    # The mean curve over evenly thinned draws; an exact solver costs a solve per draw.
+    draws = 16 if isinstance(model, SolverVoltageModel) else 200  # 200: as the plots
+    error = float(model.error_std)
+    checks = []
+    for k, curve in enumerate(result.curves):
+        mean = result.predictive(curve=k, num_draws=draws, noise=False).mean
+        samples = result.curve_samples(k)
+        z = None
+        if DISCREPANCY_SITE in samples:
+            z = np.mean(samples[DISCREPANCY_SITE], axis=0) / s["discrepancy_std_V"]
+        checks.append(
+            check_curve(
+                k, curve.v, mean,
+                sigma_draws=samples.get("sigma"), sigma_fixed=s["sigma_fixed_V"],
+                sigma_prior=s["sigma_prior_mV"] * 1e-3,
+                white_model_error=error if s["surrogate_error"] == "white" else 0.0,
+                model_error_std=error, discrepancy_z=z,
+            )  # fmt: skip
+        )
+    return tuple(checks)
 
 
 @eqx.filter_jit

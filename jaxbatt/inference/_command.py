@@ -2,6 +2,7 @@
 
 import os
 
+from .._io import check_output_dir, is_result_folder
 from ._calibrate import calibrate, resolve_voltage_model
 from ._data import load_curve_csv, load_example
 
@@ -13,8 +14,16 @@ def run_calibrate_command(args) -> dict:
     `args` carries the parsed options: data (list of paths), model, likelihood, num_chains,
     num_warmup, num_samples, seed, sigma [V or None], c_rate [or None], hierarchical, out,
     no_plots, and optionally surrogate_error ("white", default; "correlated"; "none").
+    Optional: netcdf (also write posterior.nc), outputs (a `jaxbatt._cli.Outputs` told what
+    is planned and written). `args.out` is checked before any work (`InputError` naming it);
+    the folder is written atomically (`CalibrationResult.save`).
     Returns the written files, name -> path.
     """
+    check_output_dir(args.out, "--out")
+    outputs = getattr(args, "outputs", None)
+    if outputs is not None:
+        note = "an earlier result there is unchanged" if is_result_folder(args.out) else None
+        outputs.plan(args.out, note=note)
     voltage_model = resolve_voltage_model(args.model, args.likelihood, None, args.c_rate)
     truth = None
     if args.data:
@@ -50,6 +59,12 @@ def run_calibrate_command(args) -> dict:
             f"{k} = {val:g} (posterior {posterior[k]['mean']:.3g} +- {posterior[k]['std']:.2g})"
             for k, val in example.truth.items()
         ))  # fmt: skip
-    paths = result.save(args.out, plots=not args.no_plots, truth=truth)
+    what = "the results" + ("" if args.no_plots else " and plots")
+    print(f"writing {what} to {args.out} ...", flush=True)
+    paths = result.save(
+        args.out, plots=not args.no_plots, truth=truth, netcdf=getattr(args, "netcdf", False)
+    )
+    if outputs is not None:
+        outputs.done(args.out)
     print(f"wrote {args.out}: " + ", ".join(sorted(paths)))
     return paths

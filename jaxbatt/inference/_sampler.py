@@ -10,6 +10,7 @@ the same shape reuses the compiled program. Progress is reported from inside the
 """
 
 import dataclasses
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +48,7 @@ class ChainRunner:
     max_tree_depth: int
     init_strategy: object
     progress_every: int
+    dense_mass: bool = False
 
     def __post_init__(self):
         kernel = NUTS(
@@ -54,6 +56,7 @@ class ChainRunner:
             target_accept_prob=self.target_accept,
             max_tree_depth=self.max_tree_depth,
             init_strategy=self.init_strategy,
+            dense_mass=self.dense_mass,
         )
         every = self.progress_every
 
@@ -91,6 +94,7 @@ class ChainRunner:
         else:
             run = jax.pmap(one_chain, in_axes=(0, None))
         object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_compiled_for", set())  # data shapes compiled so far
 
     def __call__(self, seed: int, *data, progress_bar: bool = False):
         keys = jax.random.split(jax.random.PRNGKey(seed), self.num_chains)
@@ -104,11 +108,17 @@ class ChainRunner:
                             f"{self.chain_method}", unit="it", mininterval=0.5)  # fmt: skip
 
         _PROGRESS.update(bar=None, make=make)
+        shapes = tuple((tuple(np.shape(x)), str(x.dtype)) for x in data)
+        if progress_bar and shapes not in self._compiled_for:
+            # Compilation takes seconds (about 12 s for the bundled surrogate on 2 cores)
+            # before the first progress report: say so.
+            print("compiling the sampler (first run only) ...", file=sys.stderr, flush=True)
         try:
             # NumPyro's NUTS mixes integer and float arrays internally, which JAX's strict
             # dtype promotion (a setting some users and our tests enable) rejects.
             with jax.numpy_dtype_promotion("standard"):
                 samples, diverging, num_steps = jax.block_until_ready(self._run(keys, data))
+            self._compiled_for.add(shapes)
         finally:
             bar = _PROGRESS["bar"]
             _PROGRESS.update(bar=None, make=None)
