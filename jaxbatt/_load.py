@@ -4,16 +4,19 @@ import pathlib
 
 from ._errors import CheckpointError
 
-BUNDLED = {"spm": "spm.eqx"}
+BUNDLED = {"spm": "spm.eqx", "spm-physics": "spm_physics.eqx"}
 BUNDLED_DIR = pathlib.Path(__file__).parent / "data" / "surrogates"
 
 
 def load_surrogate(name_or_path="spm"):
     """Load a surrogate: ``"spm"`` for the bundled pretrained SPM surrogate (nrel cell, 2C,
-    t in [0, 1350] s, the whole default parameter box), or the path of a checkpoint written
-    by `jaxbatt train` / `jaxbatt.surrogates.save_surrogate`.
+    t in [0, 1350] s, the whole default parameter box; physics residuals plus solver data),
+    ``"spm-physics"`` for its physics-only counterpart (same cell, window and box; no solver
+    data in its loss: its header's ``meta["n_data_parameters"]`` is 0 for every level), or
+    the path of a checkpoint written by `jaxbatt train` / `jaxbatt.surrogates.save_surrogate`.
 
-    Raises `CheckpointError` when the file is missing, corrupted or not a surrogate.
+    Raises `CheckpointError` when the file is missing, corrupted, edited (the checksum covers
+    its header too), of an older format version, or not a surrogate.
     """
     from .surrogates import load_surrogate_file  # noqa: PLC0415
 

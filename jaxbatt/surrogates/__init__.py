@@ -2,6 +2,7 @@
 
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import save_checkpoint as save_checkpoint
+from ._checkpoint import upgrade_checkpoint as upgrade_checkpoint
 from ._data import SolverData as SolverData
 from ._data import solver_data as solver_data
 from ._data import voltage_errors_mV as voltage_errors_mV
@@ -24,5 +25,6 @@ from ._training import load_surrogate_file as load_surrogate_file
 from ._training import save_surrogate as save_surrogate
 from ._training import train as train
 from ._hierarchy import level_path as level_path
+from ._recipes import PHYSICS_ONLY_RECIPE as PHYSICS_ONLY_RECIPE
 from ._hierarchy import train_hierarchy as train_hierarchy
 from ._training import make_data as make_data

@@ -28,18 +28,24 @@ def train_hierarchy(
     resume: bool = False,
     progress: bool = True,
     surrogate: SPMSurrogate | None = None,
+    ansatz: str = "sigmoid",
 ) -> TrainResult:
     """Train level 1 with `config`, then each further level (a frozen lower level plus a
     scaled correction) with `upper_config` (default: `config`). Each level is checkpointed
     (`level_path`); with `resume`, finished levels are loaded instead of retrained and an
     interrupted level continues from its training state. `lower_kinetics` (e.g. ``"linear"``)
     gives level 1 a lower-fidelity physics; the upper levels use full Butler-Volmer.
+    `ansatz` is the concentration ansatz of a new surrogate (``"sigmoid"`` or
+    ``"conservative"``, see `SPMSurrogate`). The final checkpoint's header records, per
+    level, how many solver parameter sets the loss saw (``meta["n_data_parameters"]``).
     """
     upper_config = config if upper_config is None else upper_config
     keys = jax.random.split(jax.random.key(seed), n_levels)
     if surrogate is None:
-        surrogate = spm_surrogate(network, key=keys[0], kinetics=lower_kinetics or "butler_volmer")
-    history = []
+        surrogate = spm_surrogate(
+            network, key=keys[0], kinetics=lower_kinetics or "butler_volmer", ansatz=ansatz
+        )
+    history, n_data = [], []
     data = make_data(surrogate, config)
     for level in range(1, n_levels + 1):
         if level > 1:
@@ -51,6 +57,7 @@ def train_hierarchy(
                 data = make_data(surrogate, config)
         cfg = config if level == 1 else dataclasses.replace(upper_config, seed=upper_config.seed + level)
         path = level_path(out, level) if n_levels > 1 else pathlib.Path(out)
+        n_data.append(0 if data[0] is None or cfg.loss.n_data == 0 else int(data[0].theta.shape[0]))
         if resume and path.exists():
             surrogate = load_surrogate_file(path)
             continue
@@ -60,5 +67,8 @@ def train_hierarchy(
     if n_levels > 1:
         from ._training import save_surrogate  # noqa: PLC0415
 
-        save_surrogate(out, surrogate, meta={"levels": n_levels, "history": history})
+        save_surrogate(
+            out, surrogate,
+            meta={"levels": n_levels, "history": history, "n_data_parameters": n_data},
+        )  # fmt: skip
     return TrainResult(surrogate=surrogate, history=history)

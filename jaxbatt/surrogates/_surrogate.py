@@ -1,16 +1,18 @@
 """The parametric PINN surrogate of the SPM, and its multi-fidelity hierarchy."""
 
 import dataclasses
+from collections.abc import Mapping
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import ParameterError
+from .._errors import InputError, ParameterError
 from .._voltage_model import AbstractVoltageModel
 from ..cells import Cell, Parameter, ParameterSpace, nrel_cell
 from ..physics import check_kinetics, initial_potentials, spm_potentials, terminal_voltage
+from ._ansatz import ANSATZES, conservative_concentrations
 from ._networks import NetworkConfig, make_network, zero_outputs
 
 CELLS = {"nrel": nrel_cell}
@@ -61,6 +63,7 @@ class SPMSurrogate(AbstractVoltageModel):
     potential_scale: float = eqx.field(static=True, default=0.5)
     error_std: float = eqx.field(static=True, default=0.0)
     name: str = eqx.field(static=True, default="spm")
+    ansatz: str = eqx.field(static=True, default="sigmoid")
 
     # -- features -------------------------------------------------------------------------
     def _time_features(self, t):
@@ -86,6 +89,7 @@ class SPMSurrogate(AbstractVoltageModel):
 
     # -- raw outputs ----------------------------------------------------------------------
     def raw_concentrations(self, t, r_hat, theta):
+        """Network output z (before the hard initial condition) at one point; unchecked."""
         tf, r = self._time_features(t), 2.0 * r_hat - 1.0
         return sum(
             self.level_scales[k][1] * net.concentrations(tf, r, self._parameter_features(theta, k))
@@ -93,15 +97,20 @@ class SPMSurrogate(AbstractVoltageModel):
         )
 
     def raw_potentials(self, t, theta):
+        """Potential-head output at one time; unchecked."""
         tf = self._time_features(t)
         return sum(
             self.level_scales[k][0] * net.potentials(tf, self._parameter_features(theta, k))
             for k, net in self._levels()
         )
 
-    # -- physical fields ------------------------------------------------------------------
-    def concentrations(self, t, r_hat, theta):
-        """(c_s,a, c_s,c) [mol/m^3] at time t [s], normalised radius r/R_s, parameters theta."""
+    # -- physical fields, one point (pure, unchecked) -------------------------------------
+    def _concentrations_at(self, t, r_hat, theta):
+        if self.ansatz == "conservative":
+            return conservative_concentrations(
+                lambda s: self.raw_concentrations(t, s, theta),
+                self.space.apply(self.cell, theta), self.c_rate, self._ramp(t), t, r_hat,
+            )  # fmt: skip
         z = self.raw_concentrations(t, r_hat, theta)
         ramp = self._ramp(t)
         out = []
@@ -114,32 +123,127 @@ class SPMSurrogate(AbstractVoltageModel):
             out.append(jnp.clip(c_max * x + offset, 0.0, c_max))
         return tuple(out)
 
-    def potentials(self, t, theta):
-        """(phi_e, phi_s,c) [V] at time t [s] for parameters theta."""
+    def _potentials_at(self, t, theta):
         cell = self.space.apply(self.cell, theta)
         i = cell.current_density(self.c_rate)
         if self.potentials_from == "kinetics":
-            c_a, c_c = self.concentrations(t, 1.0, theta)
+            c_a, c_c = self._concentrations_at(t, 1.0, theta)
             return spm_potentials(cell, c_a, c_c, i, self.kinetics)
         phi0 = initial_potentials(cell, i, self.kinetics)
         z = self.raw_potentials(t, theta)
         ramp = self._ramp(t)
         return tuple(p0 + ramp * self.potential_scale * zk for p0, zk in zip(phi0, z))
 
+    # -- input checks (concrete values only) ----------------------------------------------
+    def check_times(self, t):
+        """Raise `InputError` unless every time in `t` [s] is finite and inside this
+        surrogate's window [0, t_max]. Traced values (under jit/vmap/grad) are not checked."""
+        if _traced(t):
+            return
+        t = _as_float_array(t, "times t")
+        window = f"[0, {self.t_max:g}] s"
+        bad = ~np.isfinite(t)
+        if bad.any():
+            raise InputError(
+                f"time t = {t[bad].flat[0]}{_at(bad)} is not finite; "
+                f"this surrogate covers t in {window}"
+            )
+        for mask, what in ((t < 0, "negative"), (t > self.t_max, "beyond the window")):
+            if mask.any():
+                raise InputError(
+                    f"time t = {t[mask].flat[0]:g} s{_at(mask)} is {what}: this "
+                    f"surrogate covers t in {window} only (trained at {self.c_rate:g}C); use the "
+                    "numerical solver (jaxbatt.simulate) outside it"
+                )
+
+    def _check_radii(self, r_hat):
+        if _traced(r_hat):
+            return
+        r = _as_float_array(r_hat, "radii r/R")
+        bad = ~(np.isfinite(r) & (r >= 0.0) & (r <= 1.0))
+        if bad.any():
+            raise InputError(
+                f"normalised radius r/R = {r[bad].flat[0]}{_at(bad)} is outside "
+                "[0, 1] (0: particle centre, 1: surface)"
+            )
+
+    def _theta(self, theta):
+        """Parameters as a vector batch (..., P): a mapping name -> value(s) or an array whose
+        last axis is ordered as `space`; concrete values are checked against the box."""
+        if isinstance(theta, Mapping):
+            return parameter_vector(self.space, theta)
+        shape = jnp.shape(theta)
+        if len(shape) == 0 or shape[-1] != len(self.space):
+            raise InputError(
+                f"parameter vector(s) theta must have shape (..., {len(self.space)}) "
+                f"(last axis: {', '.join(self.space.names)}), got shape {shape}"
+            )
+        if _traced(theta):
+            return jnp.asarray(theta, dtype=float)
+        values = _as_float_array(theta, "parameter vector theta")
+        self.space.validate(self.space.as_dict(values))  # ParameterError (an InputError)
+        return jnp.asarray(values)
+
+    # -- physical fields ------------------------------------------------------------------
+    def concentrations(self, t, r_hat, theta):
+        """(c_s,a, c_s,c) [mol/m^3] at times t [s] and normalised radii r/R_s, parameters theta.
+
+        `t` and `r_hat` are scalars or arrays that broadcast together to a shape S (numpy
+        rules); `theta` is a vector (P,) ordered as `space`, a batch (B..., P), or a mapping
+        name -> value(s) as in `voltage`. Each returned array has shape B + S. Concrete
+        values are checked: times in [0, t_max], r/R in [0, 1], parameters in the box
+        (`InputError`, `ParameterError`, a subclass of it). Traced calls (jit, vmap, grad) are
+        not checked.
+        """
+        theta = self._theta(theta)
+        self.check_times(t)
+        self._check_radii(r_hat)
+        if jnp.ndim(t) == 0 and jnp.ndim(r_hat) == 0 and theta.ndim == 1:
+            return self._concentrations_at(t, r_hat, theta)
+        try:
+            shape = jnp.broadcast_shapes(jnp.shape(t), jnp.shape(r_hat))
+        except ValueError as e:
+            raise InputError(
+                f"times t (shape {jnp.shape(t)}) and radii r/R (shape {jnp.shape(r_hat)}) do "
+                "not broadcast together"
+            ) from e
+        t, r_hat = (jnp.broadcast_to(jnp.asarray(x, dtype=float), shape) for x in (t, r_hat))
+        return _fields(self, "concentrations", theta, t, r_hat)
+
+    def potentials(self, t, theta):
+        """(phi_e, phi_s,c) [V] at times t [s] for parameters theta.
+
+        `t` has any shape S; `theta` is (P,), a batch (B..., P) or a mapping as in `voltage`;
+        each returned array has shape B + S. Checked like `concentrations`.
+        """
+        theta = self._theta(theta)
+        self.check_times(t)
+        if jnp.ndim(t) == 0 and theta.ndim == 1:
+            return self._potentials_at(t, theta)
+        return _fields(self, "potentials", theta, jnp.asarray(t, dtype=float))
+
     def voltage_vector(self, theta, t):
-        """Terminal voltage [V], shape t.shape, for one parameter vector theta (P,)."""
+        """Terminal voltage [V], shape t.shape, for one parameter vector theta (P,).
+
+        Pure and unchecked (the path calibration jits, vmaps and differentiates): the caller
+        keeps t inside [0, t_max] and theta inside the box.
+        """
         t = jnp.asarray(t, dtype=float)
-        flat = jax.vmap(lambda s: terminal_voltage(self.potentials(s, theta)[1]))(t.reshape(-1))
+        flat = jax.vmap(lambda s: terminal_voltage(self._potentials_at(s, theta)[1]))(t.reshape(-1))
         return flat.reshape(t.shape)
 
     def voltage(self, t, params=None):
         """Terminal voltage [V] at times t [s] for parameters by name.
 
-        `params` values are scalars (result shape ``t.shape``) or arrays of shape (B,)
-        (result ``(B,) + t.shape``); missing parameters take their defaults. Concrete values
-        are checked against the parameter box; the method is jit- and vmap-compatible.
+        `params` values are scalars (result shape ``t.shape``) or arrays of one common batch
+        shape B (result ``B + t.shape``); missing parameters take their defaults. Concrete
+        values are checked: parameters against the box (`ParameterError`, an `InputError`),
+        times finite and inside [0, t_max] (`InputError`). The method is jit- and
+        vmap-compatible; traced values are not checked.
         """
-        return _voltage(self, parameter_vector(self.space, params), jnp.asarray(t, dtype=float))
+        theta = parameter_vector(self.space, params)
+        self.check_times(t)
+        return _voltage(self, theta, jnp.asarray(t, dtype=float))
 
     # -- structure ------------------------------------------------------------------------
     @property
@@ -169,14 +273,50 @@ class SPMSurrogate(AbstractVoltageModel):
             "potential_scale": self.potential_scale,
             "error_std": self.error_std,
             "name": self.name,
+            "ansatz": self.ansatz,
         }
+
+
+def _traced(x):
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(x))
+
+
+def _as_float_array(x, what):
+    try:
+        return np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{what} must be numbers, got {x!r}") from e
+
+
+def _at(mask):
+    """The text ' (at index i)' for the first True of `mask`; '' for a scalar."""
+    if mask.ndim == 0:
+        return ""
+    index = tuple(int(i) for i in np.unravel_index(np.argmax(mask), mask.shape))
+    return f" (at index {index[0] if len(index) == 1 else index})"
 
 
 @eqx.filter_jit
 def _voltage(surrogate, theta, t):
     if theta.ndim == 1:
         return surrogate.voltage_vector(theta, t)
-    return jax.vmap(surrogate.voltage_vector, (0, None))(theta, t)
+    batch = theta.shape[:-1]
+    flat = jax.vmap(surrogate.voltage_vector, (0, None))(theta.reshape(-1, theta.shape[-1]), t)
+    return flat.reshape(batch + t.shape)
+
+
+@eqx.filter_jit
+def _fields(surrogate, which, theta, *xs):
+    """`which` ("concentrations" or "potentials") at points xs (arrays of one shape S) for
+    parameters theta (B..., P): a tuple of arrays B + S. Parameters outside, points inside,
+    so the separable trunks are evaluated once per point."""
+    point = surrogate._concentrations_at if which == "concentrations" else surrogate._potentials_at
+    shape, batch = xs[0].shape, theta.shape[:-1]
+    flat = [x.reshape(-1) for x in xs]
+    theta = theta.reshape(-1, theta.shape[-1])
+    over_points = jax.vmap(lambda th, *p: point(*p, th), (None,) + (0,) * len(xs))
+    out = jax.vmap(over_points, (0,) + (None,) * len(xs))(theta, *flat)
+    return tuple(o.reshape(batch + shape) for o in out)
 
 
 def parameter_vector(space: ParameterSpace, params):
@@ -205,6 +345,9 @@ def build_surrogate(config: dict, *, key=None) -> SPMSurrogate:
     check_kinetics(config["kinetics"])
     if config["potentials_from"] not in ("kinetics", "network"):
         raise ValueError("potentials_from must be 'kinetics' or 'network'")
+    ansatz = config.get("ansatz", "sigmoid")  # checkpoints before the option: sigmoid
+    if ansatz not in ANSATZES:
+        raise ValueError(f"unknown concentration ansatz {ansatz!r}; choose one of {ANSATZES}")
     space = ParameterSpace(tuple(Parameter(**p) for p in config["space"]))
     net_configs = tuple(NetworkConfig(**c) for c in config["networks"])
     keys = jax.random.split(jax.random.key(0) if key is None else key, len(net_configs))
@@ -226,6 +369,7 @@ def build_surrogate(config: dict, *, key=None) -> SPMSurrogate:
         potential_scale=float(config["potential_scale"]),
         error_std=float(config["error_std"]),
         name=config["name"],
+        ansatz=ansatz,
     )
 
 
@@ -242,6 +386,7 @@ def spm_surrogate(
     potentials_from: str = "kinetics",
     potential_scale: float = 0.5,
     fixed_parameters=None,
+    ansatz: str = "sigmoid",
 ) -> SPMSurrogate:
     """A new, untrained single-level SPM surrogate (see `SPMSurrogate`).
 
@@ -266,6 +411,7 @@ def spm_surrogate(
         "potential_scale": potential_scale,
         "error_std": 0.0,
         "name": "spm",
+        "ansatz": ansatz,
     }
     return build_surrogate(config, key=key)
 

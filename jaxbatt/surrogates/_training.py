@@ -448,6 +448,9 @@ def train(
             trained,
             meta={
                 "train": config.to_dict(),
+                # solver parameter sets the loss saw, per level (lower levels: unknown here,
+                # recorded by train_hierarchy in the final hierarchy checkpoint)
+                "n_data_parameters": [0 if train_data is None else int(train_data.theta.shape[0])],
                 "validation_mean_mV": mean,
                 "validation_max_mV": worst,
                 "wall_s": wall,
