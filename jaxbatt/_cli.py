@@ -239,16 +239,24 @@ def _simulate(args):
     t = np.linspace(0.0, args.t_end, args.n_points)
     sol = simulate(args.model, params, t=t, c_rate=args.c_rate, kinetics=args.kinetics)
     label = ", ".join(f"{k}={v:g}" for k, v in params.items()) or "defaults"
-    print(
-        f"{args.model.upper()} {args.c_rate:g}C discharge ({label}): "
-        f"V(0) = {float(sol.voltage[0]):.4f} V, V({t[-1]:g} s) = {float(sol.voltage[-1]):.4f} V"
-    )
+    head = f"{args.model.upper()} {args.c_rate:g}C discharge ({label}): "
+    head += f"V(0) = {float(sol.voltage[0]):.4f} V"
+    if bool(sol.ended_early):
+        # the discharge stopped at a physical limit: report it, write only the simulated part
+        t_end = float(sol.t_end)
+        print(f"{head}, ended at t = {t_end:g} s ({sol.termination_reason()}), "
+              f"V({t_end:g} s) = {float(sol.voltage_end):.4f} V")  # fmt: skip
+        keep = np.isfinite(np.asarray(sol.voltage))
+        t, voltage = t[keep], np.asarray(sol.voltage)[keep]
+    else:
+        voltage = np.asarray(sol.voltage)
+        print(f"{head}, V({t[-1]:g} s) = {float(voltage[-1]):.4f} V")
     if args.out:
-        write_curve_csv(args.out, t, sol.voltage)
+        write_curve_csv(args.out, t, voltage)
         outputs.done(args.out)
         print(f"wrote {args.out}")
     if args.plot:
-        plot_curve(args.plot, t, sol.voltage, f"{args.model.upper()}, {args.c_rate:g}C, {label}")
+        plot_curve(args.plot, t, voltage, f"{args.model.upper()}, {args.c_rate:g}C, {label}")
         outputs.done(args.plot)
         print(f"wrote {args.plot}")
 
