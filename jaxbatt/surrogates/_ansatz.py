@@ -42,7 +42,7 @@ def surface_shape(s, radius):
     return radius * (-1.25 * (s - 0.6) + 0.875 * (s**2 - 3.0 / 7.0))
 
 
-def mean_concentration(cell, electrode, flux, t):
+def mean_concentration(electrode, flux, t):
     """Coulomb counting: the volume-averaged concentration c_0 - 3 j t / R_s [mol/m^3] at
     constant pore-wall flux j [mol/(m^2 s)]."""
     return electrode.initial_concentration - 3.0 * flux * t / electrode.particle_radius
@@ -66,7 +66,8 @@ def conservative_concentrations(raw, cell, c_rate, ramp, t, r_hat):
     s = r_hat**2
     z = stacked(s)
     z_surface, dz_surface = jax.jvp(stacked, (jnp.ones_like(s),), (jnp.ones_like(s),))
-    z_mean = jnp.tensordot(jnp.asarray(MEAN_WEIGHTS), jax.vmap(stacked)(jnp.asarray(MEAN_NODES_S)), 1)
+    z_nodes = jax.vmap(stacked)(jnp.asarray(MEAN_NODES_S))
+    z_mean = jnp.tensordot(jnp.asarray(MEAN_WEIGHTS), z_nodes, 1)
     out = []
     for k, electrode in enumerate((cell.anode, cell.cathode)):
         radius, flux = electrode.particle_radius, fluxes[k]
@@ -76,7 +77,7 @@ def conservative_concentrations(raw, cell, c_rate, ramp, t, r_hat):
         base = z_mean[k] - (3.0 / 14.0) * dz_surface[k]  # <n - s^2/2 n_s(1)>, <s^2> = 3/7
         profile = scale * (z[k] - 0.5 * s**2 * dz_surface[k] - base)
         profile_surface = scale * (z_surface[k] - 0.5 * dz_surface[k] - base)
-        c_bar = mean_concentration(cell, electrode, flux, t)
+        c_bar = mean_concentration(electrode, flux, t)
         slope = -flux / electrode.solid_diffusivity(c_bar + ramp * profile_surface, temperature)
         c = c_bar + ramp * (profile + slope * surface_shape(s, radius))
         out.append(jnp.clip(c, 0.0, electrode.max_concentration))

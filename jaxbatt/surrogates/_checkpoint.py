@@ -17,12 +17,11 @@ Version 1 files (the digest covered the payload only) are refused with a message
 import hashlib
 import io
 import json
-import os
 import pathlib
-import tempfile
 
 import equinox as eqx
 
+from .. import _io
 from .._errors import CheckpointError
 
 FORMAT = "jaxbatt-checkpoint"
@@ -30,22 +29,11 @@ VERSION = 2  # 2: the checksum covers the header too (1: the payload only)
 
 
 def atomic_write_bytes(path, payload: bytes):
-    """Write `payload` to `path` atomically."""
+    """Write `payload` to `path` atomically, creating its folder if needed
+    (`jaxbatt._io.atomic_write_bytes`)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    _io.atomic_write_bytes(path, payload)
 
 
 def _canonical(header: dict) -> bytes:
