@@ -268,7 +268,8 @@ def test_ctrl_c_while_saving_keeps_the_earlier_result(result, tmp_path, monkeypa
 
 
 def _fake_solution(t):
-    return types.SimpleNamespace(voltage=np.linspace(4.0, 3.2, np.size(t)))
+    # a stand-in for a Solution that ran to its last requested time
+    return types.SimpleNamespace(voltage=np.linspace(4.0, 3.2, np.size(t)), ended_early=False)
 
 
 def test_ctrl_c_in_simulate_says_what_was_written(tmp_path, monkeypatch, capsys):
