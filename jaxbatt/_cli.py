@@ -413,7 +413,8 @@ def build_parser():
         "(conservative ansatz, diffusion residual only; scripts/train_spm_physics.py)",
     )  # fmt: skip
     tr.add_argument(
-        "--ansatz", choices=("sigmoid", "conservative"), default=None,
+        "--ansatz", choices=("sigmoid", "conservative", "inventory", "flux", "symmetric"),
+        default=None,
         help="concentration ansatz (default: conservative with --physics-only, else sigmoid)",
     )  # fmt: skip
     tr.add_argument("--lower-kinetics", default=None, help="e.g. linear: level-1 physics")

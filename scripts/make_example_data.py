@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 import jaxbatt
+from jaxbatt.solvers._spm import REFERENCE_SETTINGS
 
 NAME = "spm_2c_example"
 TRUTH = {"k_i0": 2.0, "k_Ds": 2.0}
@@ -31,7 +32,9 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
 
-    sol = jaxbatt.simulate("spm", TRUTH, t=TIMES, c_rate=C_RATE, kinetics="butler_volmer")
+    sol = jaxbatt.simulate(
+        "spm", TRUTH, t=TIMES, c_rate=C_RATE, kinetics="butler_volmer", **REFERENCE_SETTINGS
+    )
     clean = np.asarray(sol.voltage)
     noisy = clean + NOISE_STD * np.random.default_rng(SEED).standard_normal(TIMES.size)
 
@@ -50,8 +53,8 @@ def main():
         "num_points": int(TIMES.size),
         "t_first_s": float(TIMES[0]),
         "t_last_s": float(TIMES[-1]),
-        "solver": "jaxbatt.simulate defaults (30 shells per particle, Kvaerno4, rtol 1e-6, "
-        "atol 1e-8)",
+        "solver": "jaxbatt.simulate with jaxbatt.solvers._spm.REFERENCE_SETTINGS (30 shells per "
+        "particle, Kvaerno4, rtol 1e-6, atol 1e-8)",
         "generator": "scripts/make_example_data.py",
         "jaxbatt_version": jaxbatt.__version__,
         "reference": "Hassanaly et al., PINN surrogate of Li-ion battery models for parameter "

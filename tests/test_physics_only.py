@@ -18,20 +18,24 @@ from jaxbatt.surrogates import (
     spm_surrogate,
     train,
 )
+from jaxbatt.surrogates._ansatz import ANSATZ_CONSTRAINTS
 from jaxbatt.surrogates._checkpoint import read_header
 
 TINY = NetworkConfig(architecture="separable", block="modified", width=16, depth=2)
 
 
-@pytest.fixture(scope="module")
-def untrained():
+@pytest.fixture(scope="module", params=["conservative", "inventory", "flux", "symmetric"])
+def untrained(request):
     # random weights: the properties below hold for any network, trained or not
-    return spm_surrogate(TINY, key=jax.random.key(3), ansatz="conservative")
+    return spm_surrogate(TINY, key=jax.random.key(3), ansatz=request.param)
 
 
 @pytest.mark.parametrize("theta", [(0.5, 1.0), (1.7, 6.3), (4.0, 10.0)])
-def test_conservative_ansatz_is_exact_by_construction(untrained, theta):
+def test_hard_constrained_ansatzes_are_exact_by_construction(untrained, theta):
+    """Each ansatz holds exactly what ANSATZ_CONSTRAINTS says it builds in (symmetry and the
+    initial condition always), and - with random weights - visibly misses what it does not."""
     s, theta = untrained, jnp.asarray(theta)
+    built_in = ANSATZ_CONSTRAINTS[s.ansatz]
     cell = s.space.apply(s.cell, theta)
     fluxes = galvanostatic_fluxes(cell, cell.current_density(s.c_rate))
     # an independent, finer quadrature of the volume mean than the ansatz's own 16 nodes
@@ -43,7 +47,7 @@ def test_conservative_ansatz_is_exact_by_construction(untrained, theta):
         for k, electrode in enumerate((cell.anode, cell.cathode)):
             radius, j = electrode.particle_radius, fluxes[k]
             coulomb = electrode.initial_concentration - 3.0 * j * t / radius
-            assert abs(np.sum(weights * c[:, k]) / float(coulomb) - 1.0) < 1e-14  # inventory
+            inventory_error = abs(np.sum(weights * c[:, k]) / float(coulomb) - 1.0)
 
             def c_of(rh, k=k):
                 return s.concentrations(t, rh, theta)[k]
@@ -52,7 +56,15 @@ def test_conservative_ansatz_is_exact_by_construction(untrained, theta):
             surface = c_of(1.0)
             flux = -electrode.solid_diffusivity(surface, cell.temperature) * jax.grad(c_of)(1.0)
             ramp = -np.expm1(-t / s.tau)  # the hard initial condition's ramp
-            np.testing.assert_allclose(float(flux / radius), ramp * float(j), rtol=1e-12)
+            flux_error = abs(float(flux / radius) - ramp * float(j)) / abs(float(j))
+            if built_in["inventory"]:
+                assert inventory_error < 1e-14
+            elif t > 1.0:
+                assert inventory_error > 1e-6  # left to the loss: random weights miss it
+            if built_in["flux"]:
+                assert flux_error < 1e-12
+            elif t > 1.0:
+                assert flux_error > 1e-3
         if t == 0.0:  # the initial condition is exact
             np.testing.assert_array_equal(
                 c, np.broadcast_to([cell.anode.initial_concentration,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import jaxbatt
+from jaxbatt.solvers._spm import REFERENCE_SETTINGS
 from jaxbatt import CheckpointError, ParameterError
 from jaxbatt.physics import initial_potentials
 from jaxbatt.surrogates import (
@@ -244,7 +245,9 @@ def test_bundled_surrogate_is_within_2_mV_of_the_solver():
     # the first seconds, where the surrogate's error is largest, are sampled densely
     t = np.union1d(np.geomspace(0.25, 10.0, 12), np.linspace(0.0, 1350.0, 55)[1:])
     points = {"k_i0": np.array([0.5, 2.0, 4.0, 1.2]), "k_Ds": np.array([1.0, 2.0, 10.0, 7.5])}
-    exact = np.asarray(jaxbatt.simulate("spm", points, t=t).voltage)
+    # the solver's accurate settings (its fast defaults are 3 mV off at t = 0.25 s, where a
+    # 15-shell surface extrapolation resolves the sqrt(t) boundary layer poorly)
+    exact = np.asarray(jaxbatt.simulate("spm", points, t=t, **REFERENCE_SETTINGS).voltage)
     approx = np.asarray(surrogate.voltage(t, points))
     assert np.max(np.abs(approx - exact)) < 2e-3
 

@@ -27,7 +27,15 @@ import numpy as np
 
 from ..physics import galvanostatic_fluxes
 
-ANSATZES = ("sigmoid", "conservative")
+ANSATZES = ("sigmoid", "conservative", "inventory", "flux", "symmetric")
+# What each hard-constrained ansatz builds in (the ablation of issue 10, benchmarks/RESULTS.md):
+# every one of them is a function of s = (r/R)^2, so the r = 0 symmetry is always exact.
+ANSATZ_CONSTRAINTS = {
+    "conservative": {"inventory": True, "flux": True},
+    "inventory": {"inventory": True, "flux": False},  # flux left to the surface_flux term
+    "flux": {"inventory": False, "flux": True},  # inventory left to the diffusion residual
+    "symmetric": {"inventory": False, "flux": False},  # c = c_bar(t) + ramp S n(t, s)
+}
 QUADRATURE_NODES = 16  # Gauss-Legendre nodes in r/R for the volume mean
 
 _x, _w = np.polynomial.legendre.leggauss(QUADRATURE_NODES)
@@ -48,8 +56,13 @@ def mean_concentration(electrode, flux, t):
     return electrode.initial_concentration - 3.0 * flux * t / electrode.particle_radius
 
 
-def conservative_concentrations(raw, cell, c_rate, ramp, t, r_hat):
+def conservative_concentrations(raw, cell, c_rate, ramp, t, r_hat, *, inventory=True, flux=True):
     """(c_s,a, c_s,c) [mol/m^3] at one point under the conservative ansatz.
+
+    `inventory` and `flux` switch the two built-in constraints off one at a time (the ablation
+    variants of `ANSATZ_CONSTRAINTS`): without `inventory` the profile is not made zero-mean
+    and the mean concentration is the network's to learn; without `flux` there is no g P(s)
+    term and no surface-slope removal, and the surface flux is left to the loss.
 
     Args:
         raw: s -> (n_a, n_c), the network's raw outputs at s = (r/R)^2 (time and parameters
@@ -59,6 +72,8 @@ def conservative_concentrations(raw, cell, c_rate, ramp, t, r_hat):
     """
     temperature = cell.temperature
     fluxes = galvanostatic_fluxes(cell, cell.current_density(c_rate))
+
+    exact_inventory, exact_flux = inventory, flux
 
     def stacked(s):
         return jnp.stack(raw(s))
@@ -74,10 +89,16 @@ def conservative_concentrations(raw, cell, c_rate, ramp, t, r_hat):
         scale = jnp.abs(flux) * radius / electrode.solid_diffusivity(
             electrode.initial_concentration, temperature
         )
+        c_bar = mean_concentration(electrode, flux, t)
+        if not exact_flux:
+            base = z_mean[k] if exact_inventory else 0.0
+            c = c_bar + ramp * scale * (z[k] - base)
+            out.append(jnp.clip(c, 0.0, electrode.max_concentration))
+            continue
         base = z_mean[k] - (3.0 / 14.0) * dz_surface[k]  # <n - s^2/2 n_s(1)>, <s^2> = 3/7
+        base = base if exact_inventory else 0.0
         profile = scale * (z[k] - 0.5 * s**2 * dz_surface[k] - base)
         profile_surface = scale * (z_surface[k] - 0.5 * dz_surface[k] - base)
-        c_bar = mean_concentration(electrode, flux, t)
         slope = -flux / electrode.solid_diffusivity(c_bar + ramp * profile_surface, temperature)
         c = c_bar + ramp * (profile + slope * surface_shape(s, radius))
         out.append(jnp.clip(c, 0.0, electrode.max_concentration))

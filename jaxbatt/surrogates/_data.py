@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..solvers import SPMSolver
+from ..solvers._spm import REFERENCE_SETTINGS
 from ..solvers._particle import shell_centres
 
 
@@ -46,10 +47,10 @@ def training_times(t_max: float, n: int = 136):
 def solver_data(surrogate, theta, t=None, *, n_r: int = 30, chunk: int = 64) -> SolverData:
     """Solve the SPM of `surrogate`'s cell at each row of `theta` (vmapped, in chunks)."""
     t = training_times(surrogate.t_max) if t is None else np.asarray(t, float)
+    settings = {**REFERENCE_SETTINGS, "n_r_anode": n_r, "n_r_cathode": n_r}
     solver = SPMSolver(
-        cell=surrogate.cell, space=surrogate.space, kinetics=surrogate.kinetics,
-        n_r_anode=n_r, n_r_cathode=n_r,
-    )  # fmt: skip
+        cell=surrogate.cell, space=surrogate.space, kinetics=surrogate.kinetics, **settings
+    )
     solve = jax.jit(jax.vmap(lambda th: solver.solve(th, t, surrogate.c_rate)))
     theta = np.atleast_2d(np.asarray(theta, float))
     parts = [solve(jnp.asarray(theta[i : i + chunk])) for i in range(0, len(theta), chunk)]

@@ -12,7 +12,7 @@ from .._errors import InputError, ParameterError
 from .._voltage_model import AbstractVoltageModel
 from ..cells import Cell, Parameter, ParameterSpace, nrel_cell
 from ..physics import check_kinetics, initial_potentials, spm_potentials, terminal_voltage
-from ._ansatz import ANSATZES, conservative_concentrations
+from ._ansatz import ANSATZ_CONSTRAINTS, ANSATZES, conservative_concentrations
 from ._networks import NetworkConfig, make_network, zero_outputs
 
 CELLS = {"nrel": nrel_cell}
@@ -106,10 +106,11 @@ class SPMSurrogate(AbstractVoltageModel):
 
     # -- physical fields, one point (pure, unchecked) -------------------------------------
     def _concentrations_at(self, t, r_hat, theta):
-        if self.ansatz == "conservative":
+        if self.ansatz != "sigmoid":
             return conservative_concentrations(
                 lambda s: self.raw_concentrations(t, s, theta),
                 self.space.apply(self.cell, theta), self.c_rate, self._ramp(t), t, r_hat,
+                **ANSATZ_CONSTRAINTS[self.ansatz],
             )  # fmt: skip
         z = self.raw_concentrations(t, r_hat, theta)
         ramp = self._ramp(t)

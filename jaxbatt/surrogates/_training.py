@@ -54,7 +54,11 @@ class TrainConfig:
         loss: the `LossConfig`.
         clip_norm: global gradient-norm clip of the Adam steps.
         n_data_parameters: parameter sets solved by the numerical SPM for the data term
-            (0 with ``loss.n_data = 0``: physics only).
+            (0 with ``loss.n_data = 0``: physics only): the box's corners, then uniform random
+            draws. Set to ``len(data_parameters)`` when those are given.
+        data_parameters: explicit parameter sets (physical units, each of the space's length)
+            for the data term instead of corners + random draws, e.g. the reference's five
+            (the four corners and (2, 2)); empty: not used.
         n_validation: held-out parameter sets for the validation error in mV.
         chunk: steps per jitted scan (one progress-bar update).
         validate_every: steps between validations and checkpoints.
@@ -83,8 +87,18 @@ class TrainConfig:
     balance: str = "none"
     balance_every: int = 100
     balance_alpha: float = 0.9
+    data_parameters: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self):
+        if self.data_parameters:
+            sets = tuple(tuple(float(v) for v in p) for p in self.data_parameters)
+            if len({len(p) for p in sets}) != 1 or not all(map(np.isfinite, sum(sets, ()))):
+                raise InputError(
+                    "TrainConfig.data_parameters must be finite parameter sets of one length, "
+                    f"got {self.data_parameters!r}"
+                )
+            object.__setattr__(self, "data_parameters", sets)
+            object.__setattr__(self, "n_data_parameters", len(sets))
         if self.balance not in BALANCE_SCHEMES:
             raise InputError(
                 f"TrainConfig.balance must be one of {', '.join(map(repr, BALANCE_SCHEMES))}, "
@@ -101,6 +115,7 @@ class TrainConfig:
     def to_dict(self):
         d = dataclasses.asdict(self)
         d["loss"]["weights"] = dict(self.loss.weights)
+        d["data_parameters"] = [list(p) for p in self.data_parameters]  # as JSON holds it
         return d
 
     @classmethod
@@ -108,6 +123,7 @@ class TrainConfig:
         d = dict(d)
         loss = dict(d.pop("loss"))
         loss["weights"] = tuple(loss["weights"].items())
+        d["data_parameters"] = tuple(tuple(p) for p in d.get("data_parameters", ()))
         return cls(loss=LossConfig(**loss), **d)
 
 
@@ -144,11 +160,20 @@ def make_data(surrogate: SPMSurrogate, config: TrainConfig):
     validation = solver_data(surrogate, _parameter_samples(space, config.n_validation, k_val))
     if config.loss.n_data == 0 or config.n_data_parameters == 0:
         return None, validation
-    corners = np.array(np.meshgrid(*[[0.0, 1.0]] * len(space))).reshape(len(space), -1).T
-    n_random = max(config.n_data_parameters - len(corners), 0)
-    theta = np.concatenate(
-        [space.from_unit(corners), _parameter_samples(space, n_random, k_train)]
-    )
+    if config.data_parameters:
+        theta = np.asarray(config.data_parameters, float)
+        if theta.shape[1] != len(space):
+            raise InputError(
+                f"TrainConfig.data_parameters has sets of {theta.shape[1]} values; the space "
+                f"has {len(space)} parameters ({', '.join(space.names)})"
+            )
+        theta = space.validate(space.as_dict(theta), fill_defaults=False)  # inside the box
+    else:
+        corners = np.array(np.meshgrid(*[[0.0, 1.0]] * len(space))).reshape(len(space), -1).T
+        n_random = max(config.n_data_parameters - len(corners), 0)
+        theta = np.concatenate(
+            [space.from_unit(corners), _parameter_samples(space, n_random, k_train)]
+        )
     level = surrogate.level_parameters[-1]
     if level is not None:  # fixed-parameter level: data at that point only
         theta = np.asarray([level])
