@@ -28,7 +28,7 @@ from _common import machine, once, table, timed
 
 import jaxbatt
 from jaxbatt.solvers import SPMSolver
-from jaxbatt.solvers._spm import REFERENCE_SETTINGS
+from jaxbatt.solvers import SPM_REFERENCE_SETTINGS as REFERENCE_SETTINGS
 from jaxbatt.surrogates import solver_data
 
 

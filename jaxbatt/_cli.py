@@ -278,7 +278,7 @@ def _train(args):
 
     _outputs(args).plan(args.out, note=note)
     network = NetworkConfig(
-        architecture=args.architecture, block=args.block, width=args.width, depth=args.depth
+        architecture=args.architecture, block=args.block, width=args.width or 64, depth=args.depth
     )
     grid = args.parameter_grid
     steps = 20000 if args.steps is None else args.steps
@@ -287,10 +287,12 @@ def _train(args):
         # on the command line override it
         from .surrogates import PHYSICS_ONLY_RECIPE  # noqa: PLC0415
 
-        _, recipe, options = PHYSICS_ONLY_RECIPE
+        recipe_network, recipe, options = PHYSICS_ONLY_RECIPE
+        network = dataclasses.replace(network, width=args.width or recipe_network.width)
         config = dataclasses.replace(
             recipe, adam_steps=recipe.adam_steps if args.steps is None else args.steps,
-            lbfgs_steps=args.lbfgs_steps, seed=args.seed, validate_every=args.validate_every,
+            lbfgs_steps=recipe.lbfgs_steps if args.lbfgs_steps is None else args.lbfgs_steps,
+            seed=args.seed, validate_every=args.validate_every,
             final_learning_rate=args.final_learning_rate, balance=args.balance,
             balance_every=args.balance_every, balance_alpha=args.balance_alpha,
             loss=dataclasses.replace(recipe.loss, parameter_grid=grid),
@@ -301,7 +303,7 @@ def _train(args):
         n_data = 64 if grid else LossConfig().n_data
         loss = LossConfig(n_data=n_data, parameter_grid=grid)
         config = TrainConfig(
-            adam_steps=steps, lbfgs_steps=args.lbfgs_steps, loss=loss, seed=args.seed,
+            adam_steps=steps, lbfgs_steps=args.lbfgs_steps or 0, loss=loss, seed=args.seed,
             n_data_parameters=args.data_sets,
             final_learning_rate=args.final_learning_rate,
             validate_every=args.validate_every, balance=args.balance,
@@ -383,16 +385,20 @@ def build_parser():
     tr.add_argument("--levels", type=positive_int, default=1, help="hierarchy levels")
     tr.add_argument(
         "--steps", type=nonnegative_int, default=None,
-        help="Adam steps per level (default: 20000; 4000 with --physics-only)",
+        help="Adam steps per level (default: 20000; 1500 with --physics-only)",
     )  # fmt: skip
     tr.add_argument(
-        "--lbfgs-steps", type=nonnegative_int, default=0, help="L-BFGS steps per level after Adam"
+        "--lbfgs-steps", type=nonnegative_int, default=None,
+        help="L-BFGS steps per level after Adam (default: 0; 1000 with --physics-only)",
     )
     tr.add_argument(
         "--final-learning-rate", type=positive_float, default=1e-5,
         help="end of the Adam schedule",
     )  # fmt: skip
-    tr.add_argument("--width", type=positive_int, default=64, help="hidden width")
+    tr.add_argument(
+        "--width", type=positive_int, default=None,
+        help="hidden width (default: 64; 32 with --physics-only)",
+    )  # fmt: skip
     tr.add_argument("--depth", type=positive_int, default=3, help="hidden layers per block")
     tr.add_argument(
         "--architecture", choices=("separable", "merged", "split"), default="separable",

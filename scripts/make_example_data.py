@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 import jaxbatt
-from jaxbatt.solvers._spm import REFERENCE_SETTINGS
+from jaxbatt.solvers import SPM_REFERENCE_SETTINGS as REFERENCE_SETTINGS
 
 NAME = "spm_2c_example"
 TRUTH = {"k_i0": 2.0, "k_Ds": 2.0}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import jaxbatt
-from jaxbatt.solvers._spm import REFERENCE_SETTINGS
+from jaxbatt.solvers import SPM_REFERENCE_SETTINGS as REFERENCE_SETTINGS
 from jaxbatt import CheckpointError, ParameterError
 from jaxbatt.physics import initial_potentials
 from jaxbatt.surrogates import (

@@ -4,3 +4,4 @@ from ._p2d import P2DSolver as P2DSolver
 from ._solution import Solution as Solution
 from ._solution import Termination as Termination
 from ._spm import SPMSolver as SPMSolver
+from ._spm import REFERENCE_SETTINGS as SPM_REFERENCE_SETTINGS
