@@ -64,8 +64,12 @@ def ablation_rows(base):
 
 
 def low_data_rows(base):
-    data = dataclasses.replace(base, data_parameters=FIVE_SETS, loss=dataclasses.replace(base.loss, n_data=64))
-    data_only = _loss(data, weights=(("diffusion", 0.0), ("symmetry", 0.0), ("surface_flux", 0.0)))
+    # a weight left out of LossConfig.weights is 0: the data term needs its own
+    data = dataclasses.replace(
+        base, data_parameters=FIVE_SETS,
+        loss=dataclasses.replace(base.loss, n_data=64, weights=(*base.loss.weights, ("data", 1.0))),
+    )  # fmt: skip
+    data_only = _loss(data, weights=(("diffusion", 0.0), ("symmetry", 0.0), ("surface_flux", 0.0), ("data", 1.0)))
     return [
         ("physics only (recipe)", base, "conservative"),
         ("physics + data at 5 sets", data, "conservative"),

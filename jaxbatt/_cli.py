@@ -385,11 +385,11 @@ def build_parser():
     tr.add_argument("--levels", type=positive_int, default=1, help="hierarchy levels")
     tr.add_argument(
         "--steps", type=nonnegative_int, default=None,
-        help="Adam steps per level (default: 20000; 1500 with --physics-only)",
+        help="Adam steps per level (default: 20000; 4000 with --physics-only)",
     )  # fmt: skip
     tr.add_argument(
         "--lbfgs-steps", type=nonnegative_int, default=None,
-        help="L-BFGS steps per level after Adam (default: 0; 1000 with --physics-only)",
+        help="L-BFGS steps per level after Adam (default: 0, also with --physics-only)",
     )
     tr.add_argument(
         "--final-learning-rate", type=positive_float, default=1e-5,
@@ -397,7 +397,7 @@ def build_parser():
     )  # fmt: skip
     tr.add_argument(
         "--width", type=positive_int, default=None,
-        help="hidden width (default: 64; 32 with --physics-only)",
+        help="hidden width (default: 64, the physics-only recipe's too)",
     )  # fmt: skip
     tr.add_argument("--depth", type=positive_int, default=3, help="hidden layers per block")
     tr.add_argument(

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import jaxbatt
+from jaxbatt.solvers import SPM_REFERENCE_SETTINGS
 from jaxbatt.cells import Parameter, ParameterSpace
 from jaxbatt.physics import galvanostatic_fluxes
 from jaxbatt.surrogates import (
@@ -22,6 +23,8 @@ from jaxbatt.surrogates._ansatz import ANSATZ_CONSTRAINTS
 from jaxbatt.surrogates._checkpoint import read_header
 
 TINY = NetworkConfig(architecture="separable", block="modified", width=16, depth=2)
+# the accurate solver settings with 60 shells: the reference these errors were measured against
+FINE = {**SPM_REFERENCE_SETTINGS, "n_r_anode": 60, "n_r_cathode": 60}
 
 
 @pytest.fixture(scope="module", params=["conservative", "inventory", "flux", "symmetric"])
@@ -114,6 +117,6 @@ def test_bundled_physics_only_model():
     t = np.linspace(10.0, 1350.0, 50)
     params = {"k_i0": np.array([0.5, 2.0, 4.0]), "k_Ds": np.array([1.0, 2.0, 10.0])}
     v = np.asarray(s.voltage(t, params))
-    ref = np.asarray(jaxbatt.simulate("spm", params, t=t, n_r_anode=60, n_r_cathode=60).voltage)
+    ref = np.asarray(jaxbatt.simulate("spm", params, t=t, **FINE).voltage)
     err = 1e3 * np.abs(v - ref)
     assert err.max() < 2.6 and err.mean() < 0.2
