@@ -37,7 +37,6 @@ JAXBATT = [
     ("jaxbatt defaults (10/5/10 x, 10 shells, Kvaerno3, rtol 1e-4, atol 1e-6)", {}),
     ("jaxbatt defaults, rtol 1e-3, atol 1e-5", dict(rtol=1e-3, atol=1e-5)),
     ("jaxbatt 8/4/8 x, 8 shells, rtol 1e-3, atol 1e-5", dict(MESH(8, 4, 8, 8), rtol=1e-3, atol=1e-5)),
-    ("jaxbatt 20/10/20 x, 20 shells, rtol 1e-4, atol 1e-6", MESH(20, 10, 20, 20)),
 ]  # fmt: skip
 
 
