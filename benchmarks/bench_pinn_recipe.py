@@ -39,7 +39,6 @@ from jaxbatt.surrogates import (
 )  # fmt: skip
 
 PENALISED = (("diffusion", 10.0), ("symmetry", 1.0), ("surface_flux", 250.0))  # reference weights
-DIFFUSION_ONLY = (("diffusion", 10.0), ("symmetry", 0.0), ("surface_flux", 0.0))
 FLUX_PENALISED = (("diffusion", 10.0), ("symmetry", 0.0), ("surface_flux", 250.0))
 # the reference's five solver sets: the four corners of the (k_i0, k_Ds) box and (2, 2)
 FIVE_SETS = ((0.5, 1.0), (4.0, 1.0), (0.5, 10.0), (4.0, 10.0), (2.0, 2.0))
@@ -50,7 +49,7 @@ def _loss(config, **changes):
 
 
 def ablation_rows(base):
-    """(label, levels, level-1 config, upper config, ansatz, fixed parameters)"""
+    """(label, config, ansatz) of each one-level row"""
     lbfgs = dataclasses.replace(base, lbfgs_steps=1000, lbfgs_round=500)
     return [
         ("sigmoid ansatz, symmetry + flux penalised", _loss(base, weights=PENALISED), "sigmoid"),

@@ -53,7 +53,7 @@ def main():
         "num_points": int(TIMES.size),
         "t_first_s": float(TIMES[0]),
         "t_last_s": float(TIMES[-1]),
-        "solver": "jaxbatt.simulate with jaxbatt.solvers._spm.REFERENCE_SETTINGS (30 shells per "
+        "solver": "jaxbatt.simulate with jaxbatt.solvers.SPM_REFERENCE_SETTINGS (30 shells per "
         "particle, Kvaerno4, rtol 1e-6, atol 1e-8)",
         "generator": "scripts/make_example_data.py",
         "jaxbatt_version": jaxbatt.__version__,

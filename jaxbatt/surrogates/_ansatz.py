@@ -73,8 +73,6 @@ def conservative_concentrations(raw, cell, c_rate, ramp, t, r_hat, *, inventory=
     temperature = cell.temperature
     fluxes = galvanostatic_fluxes(cell, cell.current_density(c_rate))
 
-    exact_inventory, exact_flux = inventory, flux
-
     def stacked(s):
         return jnp.stack(raw(s))
 
@@ -85,21 +83,19 @@ def conservative_concentrations(raw, cell, c_rate, ramp, t, r_hat, *, inventory=
     z_mean = jnp.tensordot(jnp.asarray(MEAN_WEIGHTS), z_nodes, 1)
     out = []
     for k, electrode in enumerate((cell.anode, cell.cathode)):
-        radius, flux = electrode.particle_radius, fluxes[k]
-        scale = jnp.abs(flux) * radius / electrode.solid_diffusivity(
+        radius, j = electrode.particle_radius, fluxes[k]
+        scale = jnp.abs(j) * radius / electrode.solid_diffusivity(
             electrode.initial_concentration, temperature
         )
-        c_bar = mean_concentration(electrode, flux, t)
-        if not exact_flux:
-            base = z_mean[k] if exact_inventory else 0.0
-            c = c_bar + ramp * scale * (z[k] - base)
-            out.append(jnp.clip(c, 0.0, electrode.max_concentration))
-            continue
-        base = z_mean[k] - (3.0 / 14.0) * dz_surface[k]  # <n - s^2/2 n_s(1)>, <s^2> = 3/7
-        base = base if exact_inventory else 0.0
-        profile = scale * (z[k] - 0.5 * s**2 * dz_surface[k] - base)
-        profile_surface = scale * (z_surface[k] - 0.5 * dz_surface[k] - base)
-        slope = -flux / electrode.solid_diffusivity(c_bar + ramp * profile_surface, temperature)
-        c = c_bar + ramp * (profile + slope * surface_shape(s, radius))
+        c_bar = mean_concentration(electrode, j, t)
+        if flux:
+            base = z_mean[k] - (3.0 / 14.0) * dz_surface[k]  # <n - s^2/2 n_s(1)>, <s^2> = 3/7
+            base = base if inventory else 0.0
+            profile = scale * (z[k] - 0.5 * s**2 * dz_surface[k] - base)
+            profile_surface = scale * (z_surface[k] - 0.5 * dz_surface[k] - base)
+            slope = -j / electrode.solid_diffusivity(c_bar + ramp * profile_surface, temperature)
+            c = c_bar + ramp * (profile + slope * surface_shape(s, radius))
+        else:
+            c = c_bar + ramp * scale * (z[k] - (z_mean[k] if inventory else 0.0))
         out.append(jnp.clip(c, 0.0, electrode.max_concentration))
     return tuple(out)
