@@ -19,6 +19,8 @@ from ._errors import JaxbattError as JaxbattError  # noqa: E402
 from ._errors import ParameterError as ParameterError  # noqa: E402
 from ._errors import SolverError as SolverError  # noqa: E402
 from ._load import load_surrogate as load_surrogate  # noqa: E402
+from .protocols import Protocol as Protocol  # noqa: E402
+from .protocols import Step as Step  # noqa: E402
 from .inference import calibrate as calibrate  # noqa: E402
 from .inference import MisfitWarning as MisfitWarning  # noqa: E402
 from ._simulate import simulate as simulate  # noqa: E402

@@ -194,13 +194,18 @@ def _parse_params(items):
     return params
 
 
-def write_curve_csv(path, t, voltage):
-    """Write a discharge curve as CSV with header ``time_s,voltage_V`` (atomically)."""
+def write_curve_csv(path, t, voltage, current=None):
+    """Write a curve as CSV with header ``time_s,voltage_V`` (``,current_A`` with the
+    applied current [A], positive on discharge, when given), atomically."""
     from ._io import atomic_file  # noqa: PLC0415
 
-    data = np.column_stack([np.asarray(t), np.asarray(voltage)])
+    columns, header = [np.asarray(t), np.asarray(voltage)], "time_s,voltage_V"
+    if current is not None:
+        columns.append(np.asarray(current))
+        header += ",current_A"
     with atomic_file(path, "w") as f:
-        np.savetxt(f, data, delimiter=",", header="time_s,voltage_V", comments="", fmt="%.10g")
+        np.savetxt(f, np.column_stack(columns), delimiter=",", header=header, comments="",
+                   fmt="%.10g")  # fmt: skip
 
 
 def plot_curve(path, t, voltage, title):
@@ -236,27 +241,52 @@ def _simulate(args):
     params = _parse_params(args.param)
     from ._simulate import simulate  # noqa: PLC0415
 
-    t = np.linspace(0.0, args.t_end, args.n_points)
-    sol = simulate(args.model, params, t=t, c_rate=args.c_rate, kinetics=args.kinetics)
+    from .cells import nrel_cell  # noqa: PLC0415
+    from .protocols import Protocol  # noqa: PLC0415
+    from .solvers import Termination  # noqa: PLC0415
+
+    one_c = nrel_cell().one_c_current
     label = ", ".join(f"{k}={v:g}" for k, v in params.items()) or "defaults"
-    head = f"{args.model.upper()} {args.c_rate:g}C discharge ({label}): "
+    if args.step:
+        if args.c_rate is not None:
+            raise InputError("give either --c-rate or --step, not both")
+        protocol = Protocol(args.step)
+        t_end = args.t_end or protocol.nominal_duration(one_c)
+        t = np.linspace(0.0, t_end, args.n_points)
+        sol = simulate(args.model, params, t=t, protocol=protocol, kinetics=args.kinetics)
+        what = f"{len(args.step)}-step protocol"
+    else:
+        c_rate = 2.0 if args.c_rate is None else args.c_rate
+        t = np.linspace(0.0, args.t_end or 1350.0, args.n_points)
+        sol = simulate(args.model, params, t=t, c_rate=c_rate, kinetics=args.kinetics)
+        what = f"{c_rate:g}C discharge"
+    current = (
+        np.full(t.shape, c_rate * one_c) if sol.current is None
+        else np.asarray(sol.current)
+    )  # fmt: skip
+    head = f"{args.model.upper()} {what} ({label}): "
     head += f"V(0) = {float(sol.voltage[0]):.4f} V"
-    if bool(sol.ended_early):
+    if bool(sol.ended_early) and int(sol.termination) == Termination.END_OF_PROTOCOL:
+        print(f"{head}, protocol ended at t = {float(sol.t_end):g} s, "
+              f"V = {float(sol.voltage_end):.4f} V")  # fmt: skip
+        keep = np.isfinite(np.asarray(sol.voltage))
+        t, voltage, current = t[keep], np.asarray(sol.voltage)[keep], current[keep]
+    elif bool(sol.ended_early):
         # the discharge stopped at a physical limit: report it, write only the simulated part
         t_end = float(sol.t_end)
         print(f"{head}, ended at t = {t_end:g} s ({sol.termination_reason()}), "
               f"V({t_end:g} s) = {float(sol.voltage_end):.4f} V")  # fmt: skip
         keep = np.isfinite(np.asarray(sol.voltage))
-        t, voltage = t[keep], np.asarray(sol.voltage)[keep]
+        t, voltage, current = t[keep], np.asarray(sol.voltage)[keep], current[keep]
     else:
         voltage = np.asarray(sol.voltage)
         print(f"{head}, V({t[-1]:g} s) = {float(voltage[-1]):.4f} V")
     if args.out:
-        write_curve_csv(args.out, t, voltage)
+        write_curve_csv(args.out, t, voltage, current)
         outputs.done(args.out)
         print(f"wrote {args.out}")
     if args.plot:
-        plot_curve(args.plot, t, voltage, f"{args.model.upper()}, {args.c_rate:g}C, {label}")
+        plot_curve(args.plot, t, voltage, f"{args.model.upper()}, {what}, {label}")
         outputs.done(args.plot)
         print(f"wrote {args.plot}")
 
@@ -371,11 +401,24 @@ def build_parser():
     sim.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="degradation parameter, repeatable"
     )
-    sim.add_argument("--c-rate", type=positive_float, default=2.0, help="discharge C-rate")
+    sim.add_argument(
+        "--c-rate", type=positive_float, default=None, help="discharge C-rate (default 2)"
+    )
+    sim.add_argument(
+        "--step", action="append", metavar="TEXT",
+        help="a protocol step instead of one discharge, repeatable, in order, e.g. "
+        "--step 'Discharge at 2C for 150 seconds' --step 'Rest for 60 seconds' "
+        "--step 'Charge at 1C until 4.1 V'",
+    )  # fmt: skip
     sim.add_argument("--kinetics", default="butler_volmer", help="butler_volmer or linear")
-    sim.add_argument("--t-end", type=positive_float, default=1350.0, help="end time [s]")
+    sim.add_argument(
+        "--t-end", type=positive_float, default=None,
+        help="end time [s] (default 1350, or the protocol's nominal length)",
+    )  # fmt: skip
     sim.add_argument("--n-points", type=at_least_two, default=271, help="output times")
-    sim.add_argument("--out", help="CSV file to write (time_s,voltage_V); its folder must exist")
+    sim.add_argument(
+        "--out", help="CSV file to write (time_s,voltage_V,current_A); its folder must exist"
+    )
     sim.add_argument("--plot", help="image file of the voltage curve (.png, .pdf, .svg, ...)")
     sim.set_defaults(func=_simulate)
 
@@ -477,7 +520,8 @@ def build_parser():
     )  # fmt: skip
     cal.add_argument(
         "--c-rate", type=positive_float, default=None,
-        help="C-rate of the data (default: the voltage model's, 2C)",
+        help="C-rate of the data: required unless each CSV has a current_A column "
+        "(the bundled example carries its own, 2C)",
     )  # fmt: skip
     cal.add_argument("--hierarchical", action="store_true", help="population prior over curves")
     cal.add_argument(

@@ -14,7 +14,8 @@ from ._errors import DischargeEndedWarning, InputError, SolverError
 from ._validation import check_c_rate, check_model, check_times
 from .cells import Cell, ParameterSpace, nrel_cell, nrel_parameter_space
 from .physics import check_kinetics
-from .solvers import P2DSolver, Solution, SPMSolver
+from .protocols import Protocol, Step
+from .solvers import P2DSolver, Solution, SPMSolver, Termination
 
 DEFAULT_TIMES = np.linspace(0.0, 1350.0, 271)
 
@@ -30,6 +31,33 @@ def _solve(solver, theta, t, c_rate):
     if theta.ndim == 1:
         return solver.solve(theta, t, c_rate)
     return jax.vmap(solver.solve, in_axes=(0, None, None))(theta, t, c_rate)
+
+
+@eqx.filter_jit
+def _solve_protocol(solver, theta, t, protocol):
+    if theta.ndim == 1:
+        return solver.solve_protocol(theta, t, protocol)
+    return jax.vmap(solver.solve_protocol, in_axes=(0, None, None))(theta, t, protocol)
+
+
+def check_protocol(protocol) -> Protocol:
+    """A `Protocol` (a list of PyBaMM-style step strings or `Step` s is converted)."""
+    if isinstance(protocol, Protocol):
+        return protocol
+    if isinstance(protocol, (str, Step)) or (
+        isinstance(protocol, (list, tuple)) and all(isinstance(s, (str, Step)) for s in protocol)
+    ):
+        return Protocol(protocol)
+    raise InputError(
+        f"protocol must be a jaxbatt.Protocol or a list of steps such as ['Discharge at 2C for "
+        f"150 seconds', 'Rest for 60 seconds'], got {type(protocol).__name__}"
+    )
+
+
+def protocol_times(protocol: Protocol, cell: Cell, n: int = 1001) -> np.ndarray:
+    """Default output times of a protocol: `n` points over its nominal duration (every
+    until-voltage step at its cap; the solution is NaN after the protocol's real end)."""
+    return np.linspace(0.0, protocol.nominal_duration(cell.one_c_current), n)
 
 
 def make_solver(
@@ -62,13 +90,15 @@ def simulate(
     params: Mapping[str, object] | None = None,
     *,
     t=None,
-    c_rate: float = 2.0,
+    c_rate: float | None = None,
+    protocol=None,
     kinetics: str = "butler_volmer",
     cell: Cell | None = None,
     space: ParameterSpace | None = None,
     **options,
 ) -> Solution:
-    """Simulate a constant-current discharge with the numerical solver of `model`.
+    """Simulate a constant-current discharge, or a `Protocol`, with the numerical solver of
+    `model`.
 
     Args:
         model: ``"spm"`` (single-particle model) or ``"p2d"``.
@@ -76,7 +106,13 @@ def simulate(
             missing ones take their default (a fresh cell). Arrays of one common shape
             ``(B,)`` simulate a batch (vmapped, one compiled program).
         t: output times [s], strictly increasing from t >= 0 (default 0..1350 s, 5 s apart).
-        c_rate: discharge rate in C (1C = the cell's `one_c_current`), > 0.
+        c_rate: constant-current discharge rate in C (1C = the cell's `one_c_current`),
+            > 0; default 2C. The shorthand for one discharge; not with `protocol`.
+        protocol: a `jaxbatt.Protocol`, or a list of PyBaMM-style steps (``["Discharge at 2C
+            for 150 seconds", "Rest for 60 seconds", "Charge at 1C until 4.1 V"]``). The
+            solution then carries the applied ``current`` [A] and is NaN after the
+            protocol's end (``termination`` `END_OF_PROTOCOL`, no warning); default times:
+            1001 points over the protocol's nominal duration.
         kinetics: ``"butler_volmer"`` (default) or ``"linear"``.
         cell, space: the cell and parameter space (default: nrel cell and its space).
         **options: solver mesh and tolerance settings, see `SPMSolver` and `P2DSolver`.
@@ -103,10 +139,19 @@ def simulate(
         (5,)
     """
     solver = make_solver(model, cell=cell, space=space, kinetics=kinetics, **options)
-    t = DEFAULT_TIMES if t is None else check_times(t)
-    c_rate = check_c_rate(c_rate)
     theta = solver.space.validate({} if params is None else params)
-    solution = _solve(_traced(solver), theta, t, jnp.asarray(c_rate, dtype=float))
+    if protocol is not None:
+        if c_rate is not None:
+            raise InputError(
+                "give either c_rate (one constant-current discharge) or protocol, not both"
+            )
+        protocol = check_protocol(protocol)
+        t = protocol_times(protocol, solver.cell) if t is None else check_times(t)
+        solution = _solve_protocol(_traced(solver), theta, t, protocol)
+    else:
+        t = DEFAULT_TIMES if t is None else check_times(t)
+        c_rate = check_c_rate(2.0 if c_rate is None else c_rate)
+        solution = _solve(_traced(solver), theta, t, jnp.asarray(c_rate, dtype=float))
     _raise_on_failure(solution, model, solver)
     _warn_if_ended_early(solution, model)
     return solution
@@ -159,7 +204,9 @@ def _raise_on_failure(solution: Solution, model: str, solver):
 
 
 def _warn_if_ended_early(solution: Solution, model: str):
+    # a protocol that ran to its end is not a surprise: only a limit is worth a warning
     ended = np.asarray(solution.ended_early)
+    ended = ended & (np.asarray(solution.termination) != Termination.END_OF_PROTOCOL)
     if not np.any(ended):
         return
     reasons = solution.termination_reason()

@@ -59,7 +59,9 @@ def test_several_csv_files_are_fitted_together(tmp_path, capsys, monkeypatch):
                    header="time_s,voltage_V", comments="")  # fmt: skip
         files.append(str(path))
     with pytest.raises(Stop):
-        run_calibrate_command(_args(data=files, sigma=3e-3, hierarchical=True, likelihood="solver"))
+        run_calibrate_command(
+            _args(data=files, sigma=3e-3, hierarchical=True, likelihood="solver", c_rate=2.0)
+        )
     assert "calibrating cell0.csv, cell1.csv (83 points)" in capsys.readouterr().out
     (t, v, kwargs), = calls
     assert [x.size for x in t] == [50, 33] and np.array_equal(v[1], ex.v[1::3])
@@ -70,7 +72,7 @@ def test_bad_csv_names_the_line(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("time_s,voltage_V\n0,4.1\n10,4.0\n20,3.9\n15,3.8\n40,3.7\n")
     with pytest.raises(InputError, match=r"bad.csv line 5: time = 15 s comes after 20 s"):
-        run_calibrate_command(_args(data=[str(path)], out=str(tmp_path / "x")))
+        run_calibrate_command(_args(data=[str(path)], out=str(tmp_path / "x"), c_rate=2.0))
 
 
 def test_registered_in_the_jaxbatt_command(tmp_path, capsys):
@@ -89,10 +91,67 @@ def test_registered_in_the_jaxbatt_command(tmp_path, capsys):
     assert args.data == [] and args.sigma is None and args.c_rate is None
     path = tmp_path / "mV.csv"
     path.write_text("time_s,voltage_V\n" + "".join(f"{10 * k},{4100 - k}\n" for k in range(6)))
-    assert main(["calibrate", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert main(["calibrate", str(path), "--c-rate", "2", "--out", str(tmp_path / "o")]) == 2
     assert "voltage = 4100 V is outside the physical range [2, 4.5] V (is it in mV?" in (
         capsys.readouterr().err
     )  # fmt: skip
     assert main(["calibrate", "--likelihood", "solver", "--c-rate", "0", "--out", "x"]) == 2
     assert "argument --c-rate: must be a finite positive number" in capsys.readouterr().err
     assert jaxbatt.inference.calibrate is not None
+
+
+def _csv(path, t, v, current=None):
+    columns, header = [t, v], "time_s,voltage_V"
+    if current is not None:
+        columns, header = [t, v, current], header + ",current_A"
+    np.savetxt(path, np.column_stack(columns), delimiter=",", header=header, comments="")
+    return str(path)
+
+
+def test_a_curve_without_its_rate_is_refused(tmp_path, capsys):
+    """A curve with neither a current_A column nor --c-rate used to be fitted silently with
+    the 2C surrogate, whatever its rate."""
+    from jaxbatt._cli import main  # noqa: PLC0415
+
+    ex = load_example()
+    path = _csv(tmp_path / "unknown.csv", ex.t, ex.v)
+    assert main(["calibrate", path, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown.csv: the curve's C-rate is unknown" in err and "--c-rate" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_current_column_gives_the_rate(tmp_path, monkeypatch):
+    import jaxbatt.inference._command as command  # noqa: PLC0415
+
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def record(t, v, **kwargs):
+        calls.append(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(command, "calibrate", record)
+    ex = load_example()
+    one_c = jaxbatt.cells.nrel_cell().one_c_current
+    at_1c = _csv(tmp_path / "one_c.csv", ex.t, ex.v, np.full(ex.t.size, one_c))
+    with pytest.raises(Stop):
+        run_calibrate_command(_args(data=[at_1c], likelihood="solver"))
+    assert calls[0]["c_rate"] == pytest.approx(1.0)
+    # ... and the surrogate, which is a 2C model, refuses a 1C curve
+    with pytest.raises(InputError, match="the data are at 1C but the voltage model"):
+        run_calibrate_command(_args(data=[at_1c]))
+    with pytest.raises(InputError, match=r"one_c.csv: its current_A column is a 1C discharge"):
+        run_calibrate_command(_args(data=[at_1c], c_rate=2.0, likelihood="solver"))
+    pulses = np.where(ex.t % 200 < 100, 2 * one_c, 0.0)
+    varying = _csv(tmp_path / "pulses.csv", ex.t, ex.v, pulses)
+    with pytest.raises(InputError, match="pulses.csv: current_A varies .* not a constant-current"):
+        run_calibrate_command(_args(data=[varying], likelihood="solver"))
+    at_2c = _csv(tmp_path / "two_c.csv", ex.t, ex.v, np.full(ex.t.size, 2 * one_c))
+    with pytest.raises(InputError, match=r"different C-rates \(one_c.csv at 1C, two_c.csv at 2C\)"):
+        run_calibrate_command(_args(data=[at_1c, at_2c], likelihood="solver"))
+    with pytest.raises(InputError, match="expected 3 comma-separated values"):
+        (tmp_path / "short.csv").write_text("time_s,voltage_V,current_A\n0,4.1\n")
+        run_calibrate_command(_args(data=[str(tmp_path / "short.csv")], likelihood="solver"))

@@ -10,9 +10,11 @@ def test_simulate_writes_csv_and_plot(tmp_path, capsys):
          "--c-rate", "2", "--n-points", "28", "--out", str(out), "--plot", str(png)]
     )  # fmt: skip
     assert rc == 0
-    assert out.read_text().splitlines()[0] == "time_s,voltage_V"
+    # the file carries its current, so `jaxbatt calibrate` knows the curve's rate
+    assert out.read_text().splitlines()[0] == "time_s,voltage_V,current_A"
     data = np.loadtxt(out, delimiter=",", skiprows=1)
-    assert data.shape == (28, 2) and np.all(np.diff(data[:, 1]) < 0)
+    assert data.shape == (28, 3) and np.all(np.diff(data[:, 1]) < 0)
+    assert np.all(data[:, 2] == 2 * 18.9e-3)
     assert png.stat().st_size > 1000
     assert "V(1350 s)" in capsys.readouterr().out
 
@@ -39,3 +41,23 @@ def test_simulate_past_the_cut_off_reports_it_and_writes_the_simulated_part(tmp_
     assert "ended at t = 31.109" in printed and "lower cut-off voltage 3 V" in printed
     data = np.loadtxt(out, delimiter=",", skiprows=1)
     assert np.all(np.isfinite(data)) and data[-1, 0] < 31.9 and data[-1, 1] > 3.0
+
+
+def test_simulate_runs_a_protocol(tmp_path, capsys):
+    out = tmp_path / "pulses.csv"
+    steps = ["Discharge at 2C for 100 seconds", "Rest for 50 seconds", "Charge at 1C for 30 s"]
+    rc = main(["simulate", *[a for s in steps for a in ("--step", s)], "--n-points", "37",
+               "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    assert "SPM 3-step protocol (defaults)" in capsys.readouterr().out
+    data = np.loadtxt(out, delimiter=",", skiprows=1)
+    t, v, i = data.T
+    assert t[-1] == 180.0 and t.size == 37
+    np.testing.assert_allclose(i[t < 100], 2 * 18.9e-3)
+    np.testing.assert_allclose(i[(t > 100) & (t < 150)], 0.0)
+    np.testing.assert_allclose(i[t > 150], -18.9e-3)
+    assert np.all(np.diff(v[(t > 100) & (t < 150)]) > 0)  # relaxes on rest
+    assert main(["simulate", "--step", "Rest for 5 s", "--c-rate", "1"]) == 2
+    assert "either --c-rate or --step" in capsys.readouterr().err
+    assert main(["simulate", "--step", "Hold at 4.2 V until C/20"]) == 2
+    assert "voltage holds are not supported" in capsys.readouterr().err

@@ -2,9 +2,13 @@
 
 import os
 
+import numpy as np
+
 from .._io import check_output_dir, is_result_folder
 from ._calibrate import calibrate, resolve_voltage_model
-from ._data import load_curve_csv, load_example
+from ..cells import nrel_cell
+from .._errors import InputError
+from ._data import constant_current_c_rate, load_curve_csv, load_example, read_curve_current
 
 
 def run_calibrate_command(args) -> dict:
@@ -24,7 +28,12 @@ def run_calibrate_command(args) -> dict:
     if outputs is not None:
         note = "an earlier result there is unchanged" if is_result_folder(args.out) else None
         outputs.plan(args.out, note=note)
-    voltage_model = resolve_voltage_model(args.model, args.likelihood, None, args.c_rate)
+    c_rate = args.c_rate
+    if args.data:
+        c_rate = data_c_rate(args.data, args.c_rate)
+    else:
+        c_rate = load_example().c_rate if c_rate is None else c_rate
+    voltage_model = resolve_voltage_model(args.model, args.likelihood, None, c_rate)
     truth = None
     if args.data:
         curves = [load_curve_csv(path, t_max=voltage_model.t_max) for path in args.data]
@@ -49,7 +58,7 @@ def run_calibrate_command(args) -> dict:
     result = calibrate(
         t, v, model=args.model, num_chains=args.num_chains, num_warmup=args.num_warmup,
         num_samples=args.num_samples, seed=args.seed, likelihood=args.likelihood,
-        sigma=args.sigma, c_rate=args.c_rate, hierarchical=args.hierarchical, progress_bar=True,
+        sigma=args.sigma, c_rate=c_rate, hierarchical=args.hierarchical, progress_bar=True,
         surrogate_error=getattr(args, "surrogate_error", "white"),
     )  # fmt: skip
     print(result.table())
@@ -68,3 +77,36 @@ def run_calibrate_command(args) -> dict:
         outputs.done(args.out)
     print(f"wrote {args.out}: " + ", ".join(sorted(paths)))
     return paths
+
+
+def data_c_rate(paths, c_rate):
+    """The one C-rate of the CSV curves `paths`: from their ``current_A`` columns, else
+    `c_rate` (``--c-rate``); refused when neither says it, or when they disagree."""
+    one_c = nrel_cell().one_c_current
+    rates = {}
+    for path in paths:
+        label = os.path.basename(path)
+        rate = constant_current_c_rate(read_curve_current(path), one_c, label)
+        if rate is None:
+            if c_rate is None:
+                raise InputError(
+                    f"{label}: the curve's C-rate is unknown: the file has no current_A column "
+                    "and --c-rate was not given. jaxbatt does not guess it (a curve fitted "
+                    "at the wrong rate gives a confidently wrong posterior); give --c-rate, "
+                    "e.g. --c-rate 2, or add a current_A column"
+                )
+            rate = c_rate
+        elif c_rate is not None and abs(rate - c_rate) > 0.01 * c_rate:
+            raise InputError(
+                f"{label}: its current_A column is a {rate:.3g}C discharge "
+                f"({rate * one_c * 1e3:.3g} mA) but --c-rate is {c_rate:g}"
+            )
+        rates[label] = rate
+    distinct = sorted({round(r, 2) for r in rates.values()})
+    if len(distinct) > 1:
+        listed = ", ".join(f"{k} at {v:.3g}C" for k, v in rates.items())
+        raise InputError(
+            f"the curves are at different C-rates ({listed}); a joint calibration across "
+            "rates is not supported yet: calibrate each rate on its own"
+        )
+    return float(np.mean(list(rates.values())))

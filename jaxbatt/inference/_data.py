@@ -1,7 +1,8 @@
 """Measured discharge curves: reading, checking, and the bundled example.
 
 A curve is a pair of 1-D arrays: times t [s] and terminal voltages v [V]. On disk it is a CSV
-file whose header is ``time_s,voltage_V``.
+file whose header is ``time_s,voltage_V``, or ``time_s,voltage_V,current_A`` with the applied
+current [A, positive on discharge] in a third column (which is how a file carries its C-rate).
 """
 
 import dataclasses
@@ -14,6 +15,9 @@ import numpy as np
 from .._errors import InputError
 
 CSV_HEADER = ("time_s", "voltage_V")
+CSV_HEADER_WITH_CURRENT = ("time_s", "voltage_V", "current_A")
+# a current column within this relative spread of its mean is a constant-current discharge
+CONSTANT_CURRENT_RTOL = 0.01
 VOLTAGE_RANGE = (2.0, 4.5)  # V: the physical window of a Li-ion cell's terminal voltage
 MIN_POINTS = 5
 EXAMPLES = ("spm_2c_example",)
@@ -131,7 +135,7 @@ def read_curve_csv(path) -> tuple[np.ndarray, np.ndarray]:
         InputError: the file is missing, its header differs, or a line does not hold two
             numbers (naming the line).
     """
-    t, v, _ = _read_csv_with_lines(path)
+    t, v, _, _ = _read_csv_with_lines(path)
     return t, v
 
 
@@ -147,32 +151,70 @@ def _read_csv_with_lines(path):
         raise InputError(f"{name} is empty; expected a header {','.join(CSV_HEADER)}")
     header_line, header = numbered[0]
     fields = tuple(h.strip() for h in header.split(","))
-    if fields != CSV_HEADER:
+    if fields not in (CSV_HEADER, CSV_HEADER_WITH_CURRENT):
         raise InputError(
             f"{name} line {header_line}: header is {header!r}, expected "
-            f"{','.join(CSV_HEADER)!r} (time in s, terminal voltage in V)"
+            f"{','.join(CSV_HEADER)!r} (time in s, terminal voltage in V) or "
+            f"{','.join(CSV_HEADER_WITH_CURRENT)!r} (and the current in A, positive on discharge)"
         )
-    t, v, lines = [], [], []
+    n = len(fields)
+    rows, lines = [], []
     for number, line in numbered[1:]:
         parts = [p.strip() for p in line.split(",")]
-        if len(parts) != 2:
+        if len(parts) != n:
             raise InputError(
-                f"{name} line {number}: expected 2 comma-separated values "
-                f"(time_s,voltage_V), got {len(parts)}: {line!r}"
+                f"{name} line {number}: expected {n} comma-separated values "
+                f"({','.join(fields)}), got {len(parts)}: {line!r}"
             )
         try:
-            t.append(float(parts[0]))
-            v.append(float(parts[1]))
+            rows.append([float(p) for p in parts])
         except ValueError:
-            raise InputError(f"{name} line {number}: {line!r} is not two numbers") from None
+            count = {2: "two", 3: "three"}[n]
+            raise InputError(f"{name} line {number}: {line!r} is not {count} numbers") from None
         lines.append(number)
-    return np.array(t), np.array(v), lines
+    columns = np.array(rows, dtype=float).reshape(-1, n).T
+    current = columns[2] if n == 3 else None
+    return columns[0], columns[1], lines, current
+
+
+def read_curve_current(path):
+    """The ``current_A`` column of a CSV curve [A], or None if the file has none."""
+    return _read_csv_with_lines(path)[3]
+
+
+def constant_current_c_rate(current, one_c_current: float, label: str = "curve"):
+    """The C-rate of a constant-current discharge recorded as `current` [A] (None: None).
+
+    Raises:
+        InputError: a non-finite current, or one that is not constant within 1 % (a
+            protocol: pulses, rests, a drive cycle) or not a discharge.
+    """
+    if current is None:
+        return None
+    current = np.asarray(current, dtype=float)
+    bad = np.flatnonzero(~np.isfinite(current))
+    if bad.size:
+        raise InputError(f"{label}: current_A[{bad[0]}] is {current[bad[0]]}")
+    mean = float(np.mean(current))
+    if mean <= 0:
+        raise InputError(
+            f"{label}: the mean current is {mean:g} A; calibration takes discharges "
+            "(current positive on discharge)"
+        )
+    spread = float(np.max(np.abs(current - mean)))
+    if spread > CONSTANT_CURRENT_RTOL * mean:
+        raise InputError(
+            f"{label}: current_A varies from {current.min():g} to {current.max():g} A, so the "
+            "curve is not a constant-current discharge; calibration against a protocol (pulses, "
+            "rests, drive cycles) is not supported yet (jaxbatt.simulate(protocol=...) runs one)"
+        )
+    return mean / one_c_current
 
 
 def load_curve_csv(path, *, t_max: float, voltage_range=VOLTAGE_RANGE, min_points=MIN_POINTS):
     """Read and check a CSV curve (see `read_curve_csv`, `check_curve`); errors name the
     file's line. Returns a `Curve`."""
-    t, v, lines = _read_csv_with_lines(path)
+    t, v, lines, _ = _read_csv_with_lines(path)
     return check_curve(
         t, v, t_max=t_max, voltage_range=voltage_range, min_points=min_points,
         label=os.path.basename(os.fspath(path)), lines=lines,

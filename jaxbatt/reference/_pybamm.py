@@ -535,3 +535,62 @@ def pybamm_dfn_voltage(
         "dfn", c_rate=c_rate, kinetics=kinetics, n_r=n_r, n_x=n_x, electrolyte=electrolyte
     )
     return solver.solve(t, k_i0, k_Ds)
+
+
+def pybamm_protocol_voltage(
+    t, steps, k_i0=1.0, k_Ds=1.0, model="spm", n_r=None, n_x=None, rtol=1e-8, atol=1e-10,
+    period=0.5,
+):  # fmt: skip
+    """Terminal voltage [V] of the nrel cell under a protocol, solved by PyBaMM's own
+    experiment machinery (IDAKLU, step by step), at times ``t`` [s].
+
+    Args:
+        t: times [s]; interpolated linearly in PyBaMM's output every ``period`` s (steps'
+            instants are both sides of a jump: compare away from them).
+        steps: PyBaMM experiment steps: strings (``"Discharge at 2C for 150 seconds"``) or,
+            for a measured profile, a ``(t, current_A)`` pair of arrays (a drive-cycle
+            step, linearly interpolated by PyBaMM).
+        k_i0, k_Ds: the degradation scalings.
+        model: ``"spm"`` or ``"dfn"``; n_r, n_x, rtol, atol as in :class:`PybammSolver`.
+
+    Returns:
+        (voltage at ``t`` (NaN after the experiment ended), PyBaMM's solution).
+    """
+    pybamm = _import_pybamm()
+    if model not in _MODELS:
+        raise ValueError(f"model must be one of {_MODELS}, got {model!r}")
+    n_r = (100 if model == "spm" else 30) if n_r is None else int(n_r)
+    n_x = (5 if model == "spm" else 30) if n_x is None else int(n_x)
+    options = {"thermal": "isothermal"}
+    if model == "spm":
+        options["surface form"] = "false"
+        pb_model = pybamm.lithium_ion.SPM(options)
+    else:
+        pb_model = pybamm.lithium_ion.DFN(options, build=False)
+        pb_model.submodels["electrolyte diffusion"] = _spec_electrolyte_diffusion(
+            pybamm, pb_model.param, pb_model.options
+        )
+        pb_model.build_model()
+    experiment_steps = []
+    for step in steps:
+        if isinstance(step, str):
+            experiment_steps.append(pybamm.step.string(step, period=period))
+        else:
+            times, amps = (np.asarray(a, dtype=float) for a in step)
+            experiment_steps.append(
+                pybamm.step.current(np.column_stack([times - times[0], amps]), period=period)
+            )
+    sim = pybamm.Simulation(
+        pb_model,
+        parameter_values=pybamm_parameter_values(k_i0, k_Ds),
+        var_pts={"x_n": n_x, "x_s": n_x, "x_p": n_x, "r_n": n_r, "r_p": n_r},
+        solver=pybamm.IDAKLUSolver(rtol=rtol, atol=atol),
+        experiment=pybamm.Experiment(experiment_steps),
+    )
+    solution = sim.solve()
+    t_sol = np.asarray(solution["Time [s]"].entries, dtype=float)
+    v_sol = np.asarray(solution["Voltage [V]"].entries, dtype=float)
+    t = np.asarray(t, dtype=float)
+    out = np.interp(t, t_sol, v_sol)
+    out[t > t_sol[-1] * (1 + 1e-12)] = np.nan
+    return out, solution

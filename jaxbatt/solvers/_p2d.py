@@ -50,9 +50,12 @@ from ..physics import (
     terminal_voltage,
     volumetric_reaction_rate,
 )
+from ..protocols import Protocol
+from ..protocols._protocol import step_currents_in_amperes
 from ._limits import end_of_solve, limit_event, limit_margins, save_at
 from ._particle import particle_average, particle_rate, shell_centres, surface_concentration
-from ._solution import Solution, after_end, blank_after
+from ._protocol import current_at, run_protocol
+from ._solution import Solution, Termination, after_end, blank_after
 
 
 def _harmonic_face_values(values, dx):
@@ -850,17 +853,61 @@ class P2DSolver(eqx.Module):
             y0=y0,
             args=(cell, i),
             saveat=save_at(t),
-            # PI control (pcoeff = icoeff = 0.3, as Diffrax advises for stiff problems): nearly
-            # no rejected steps here, against ~20 % with the default I control
-            stepsize_controller=diffrax.PIDController(
-                rtol=self.rtol, atol=self.atol, norm=self._norm, pcoeff=0.3, icoeff=0.3
-            ),
+            stepsize_controller=self.controller(),
             max_steps=self.max_steps,
             adjoint=self.adjoint,
             throw=False,
             event=limit_event(lambda y, args: self.limit_margins(*args, y)),
         )
-        return self._solution(cell, sol, t, i, y0, initial_result)
+        (_, ys), (t_final, y_final) = (sol.ts[0], sol.ys[0]), (sol.ts[1][0], sol.ys[1][0])
+        # states the integrator did not reach (inf in Diffrax's output) are replaced by the
+        # final one before any arithmetic, so no inf or NaN reaches the derivatives
+        ys = jnp.where((t <= t_final)[:, None], ys, y_final)
+        return self._solution(
+            cell, t, ys, jnp.broadcast_to(i, t.shape), t_final, y_final, i, sol.result,
+            sol.stats["num_accepted_steps"], y0, initial_result,
+        )  # fmt: skip
+
+    def controller(self):
+        # PI control (pcoeff = icoeff = 0.3, as Diffrax advises for stiff problems): nearly
+        # no rejected steps here, against ~20 % with the default I control
+        return diffrax.PIDController(
+            rtol=self.rtol, atol=self.atol, norm=self._norm, pcoeff=0.3, icoeff=0.3
+        )
+
+    # -- protocols -------------------------------------------------------------------------
+
+    def protocol_rate(self, t, y, args):
+        """`rate` under the current of a protocol step, ``args = (cell, knot_times, amps)``."""
+        cell, knot_times, amps = args
+        return self.rate(t, y, (cell, current_at(t, knot_times, amps) / cell.area))
+
+    def protocol_margins(self, cell, y, i):
+        return self.limit_margins(cell, i, y)
+
+    def protocol_start(self, cell, y, i):
+        """The state a protocol step starts from: in the relaxation form the fluxes are
+        re-solved (Newton) at the step's current, so the step starts on the manifold."""
+        if self.algebraic == "newton":
+            return y
+        c_e, c_s_a, c_s_c = self._unpack(cell, y)
+        j_a, j_c, _ = self.pore_wall_fluxes(cell, c_e, c_s_a, c_s_c, i)
+        scale_a, scale_c = _flux_scales(cell)
+        return jnp.concatenate([y[: self._n_concentrations], j_a / scale_a, j_c / scale_c])
+
+    def solve_protocol(self, theta, t, protocol: Protocol) -> Solution:
+        """Run `protocol` (a `jaxbatt.Protocol`) with parameter vector `theta`, saved at
+        times `t` [s]; see `SPMSolver.solve_protocol`."""
+        cell = self.space.apply(self.cell, theta)
+        t = jnp.asarray(t, dtype=float)
+        i0 = step_currents_in_amperes(protocol, cell.one_c_current)[0, 0] / cell.area
+        y0, initial_result = self.initial_state(cell, i0)
+        run = run_protocol(self, cell, protocol, t, y0)
+        return self._solution(
+            cell, t, run.ys, run.current / cell.area, run.t_final, run.y_final,
+            run.current_final / cell.area, run.result, run.num_steps, y0, initial_result,
+            ended=(run.termination, run.t_end), current=run.current,
+        )  # fmt: skip
 
     def state_outputs(self, cell: Cell, y, i):
         """Everything the `Solution` reports of one state `y` (see `_solution`), and the
@@ -893,25 +940,24 @@ class P2DSolver(eqx.Module):
             surf_c / cell.cathode.max_concentration,
         )
 
-    def _solution(self, cell: Cell, sol, t, i, y0, initial_result) -> Solution:
+    def _solution(self, cell: Cell, t, ys, i_t, t_final, y_final, i_final, result, num_steps,
+                  y0, initial_result, ended=None, current=None) -> Solution:  # fmt: skip
+        """The `Solution` of the states `ys` (T, n) at times `t` under current densities
+        `i_t` (T,); `ended` = (termination, t_end) of a protocol run (else judged here)."""
         mesh = self.mesh(cell)
         a, c = cell.anode, cell.cathode
-        (_, ys), (t_final, y_final) = (sol.ts[0], sol.ys[0]), (sol.ts[1][0], sol.ys[1][0])
-        # states the integrator did not reach (inf in Diffrax's output) are replaced by the
-        # final one before any arithmetic, so no inf or NaN reaches the derivatives
-        ys = jnp.where((t <= t_final)[:, None], ys, y_final)
         (c_e, c_s_a, c_s_c, j_a, j_c, phi_e, phi_s_a, phi_s_c, voltage, surf_a, surf_c, ok,
-         newton) = jax.vmap(lambda y: self.state_outputs(cell, y, i))(ys)  # fmt: skip
+         newton) = jax.vmap(lambda y, i: self.state_outputs(cell, y, i))(ys, i_t)  # fmt: skip
         # a Newton failure (at t = 0 or at a reached output state) is the root cause:
         # report it over the step controller's (which would only say that steps kept failing)
         first_failure = jax.tree.map(lambda code: code[jnp.argmin(ok)], newton)
         newton_result = optx.RESULTS.where(jnp.all(ok), initial_result, first_failure)
         result = diffrax.RESULTS.where(
             newton_result == optx.RESULTS.successful,
-            sol.result,
+            result,
             diffrax.RESULTS.promote(newton_result),
         )
-        end = self.state_outputs(cell, y_final, i)
+        end = self.state_outputs(cell, y_final, i_final)
         x_a_end, x_c_end = end[9] / a.max_concentration, end[10] / c.max_concentration
         x_end = jnp.stack(
             [
@@ -919,14 +965,18 @@ class P2DSolver(eqx.Module):
                 jnp.stack([jnp.min(x_c_end), jnp.max(x_c_end)]),
             ]
         )
-        code, t_end = end_of_solve(
-            t,
-            result,
-            t_final,
-            self.limit_margins(cell, i, y0),
-            limit_margins(cell, end[8], x_a_end, x_c_end),
-            voltage,
-        )
+        if ended is None:
+            code, t_end = end_of_solve(
+                t,
+                result,
+                t_final,
+                self.limit_margins(cell, i_t[0], y0),
+                limit_margins(cell, end[8], x_a_end, x_c_end),
+                voltage,
+            )
+        else:
+            code, t_end = ended
+            code = jnp.where(newton_result == optx.RESULTS.successful, code, Termination.FAILED)
         after = after_end(t, t_end)
 
         n_s, n_r = self.n_x_separator, max(self.n_r_anode, self.n_r_cathode)
@@ -957,13 +1007,14 @@ class P2DSolver(eqx.Module):
             c_surf_anode=blank(surf_a @ weights_a),
             c_surf_cathode=blank(surf_c @ weights_c),
             result=result,
-            num_steps=sol.stats["num_accepted_steps"],
+            num_steps=num_steps,
             termination=code,
             t_end=t_end,
             voltage_end=end[8],
             stoichiometry_end=x_end,
             model="p2d",
             cutoff_voltages=(cell.lower_cutoff_voltage, cell.upper_cutoff_voltage),
+            current=None if current is None else blank_after(after, current),
             x=mesh.x,
             c_e=blank(c_e),
             phi_e_x=blank(phi_e),

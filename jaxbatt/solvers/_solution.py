@@ -22,6 +22,7 @@ class Termination(enum.IntEnum):
     ``ANODE_STOICHIOMETRY`` / ``CATHODE_STOICHIOMETRY``: a surface stoichiometry of that
     electrode reached 0 or 1 (left [0, 1]). ``FAILED``: the solver failed (step limit,
     Newton failure, non-finite state) before the end time and before any limit.
+    ``END_OF_PROTOCOL``: a `Protocol` ran to its end before the last requested time.
     """
 
     END_TIME = 0
@@ -30,6 +31,7 @@ class Termination(enum.IntEnum):
     ANODE_STOICHIOMETRY = 3
     CATHODE_STOICHIOMETRY = 4
     FAILED = 5
+    END_OF_PROTOCOL = 6
 
 
 class Solution(eqx.Module):
@@ -61,6 +63,8 @@ class Solution(eqx.Module):
             per electrode), shape (2, 2).
         cutoff_voltages: the cell's (lower, upper) cut-off voltages [V] the solve used.
         model: ``"spm"`` or ``"p2d"``.
+        current: applied current [A] at the requested times (positive on discharge), shape
+            (T,); set by a `Protocol` solve (None for a constant-current `solve`).
 
     Batched solutions (vmapped) carry a leading batch axis on every array field.
 
@@ -94,6 +98,7 @@ class Solution(eqx.Module):
     stoichiometry_end: Array
     model: str = eqx.field(static=True, default="spm")
     cutoff_voltages: tuple[float, float] = eqx.field(static=True, default=(0.0, float("inf")))
+    current: Array | None = None
     x: Array | None = None
     c_e: Array | None = None
     phi_e_x: Array | None = None
@@ -140,6 +145,8 @@ class Solution(eqx.Module):
         lower, upper = self.cutoff_voltages
         if code == Termination.END_TIME:
             return f"reached the end time {t_end:.6g} s"
+        if code == Termination.END_OF_PROTOCOL:
+            return f"the protocol ended at t = {t_end:.6g} s"
         if code == Termination.LOWER_CUTOFF_VOLTAGE:
             return f"lower cut-off voltage {lower:g} V reached {at}"
         if code == Termination.UPPER_CUTOFF_VOLTAGE:

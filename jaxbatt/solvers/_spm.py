@@ -2,12 +2,15 @@
 
 import diffrax
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 
 from ..cells import Cell, ParameterSpace
 from ..physics import galvanostatic_fluxes, spm_potentials, terminal_voltage
 from ._limits import end_of_solve, limit_event, limit_margins, save_at
+from ..protocols import Protocol
 from ._particle import particle_rate, shell_centres, surface_concentration
+from ._protocol import current_at, run_protocol
 from ._solution import Solution, after_end, blank_after
 
 
@@ -128,19 +131,64 @@ class SPMSolver(eqx.Module):
         # final one before any arithmetic, so no inf or NaN reaches the derivatives
         reached = t <= t_final
         ys = jnp.where(reached[:, None], ys, y_final)
-        outputs = self.observables(cell, ys, j_a, j_c, i)
-        c_a, c_c, surf_a, surf_c, phi_e, phi_s_c, voltage = outputs
-        *_, surf_a_end, surf_c_end, _, _, voltage_end = self.observables(cell, y_final, j_a, j_c, i)
-        x_end = jnp.stack(
-            [surf_a_end / cell.anode.max_concentration, surf_c_end / cell.cathode.max_concentration]
-        )
+        voltage = self.observables(cell, ys, j_a, j_c, i)[-1]
         code, t_end = end_of_solve(
             t,
             sol.result,
             t_final,
             self.limit_margins(cell, y0, j_a, j_c, i),
-            limit_margins(cell, voltage_end, x_end[0], x_end[1]),
+            self.limit_margins(cell, y_final, j_a, j_c, i),
             voltage,
+        )
+        i_t = jnp.broadcast_to(i, t.shape)
+        return self._solution(cell, t, ys, i_t, y_final, i, sol.result,
+                              sol.stats["num_accepted_steps"], code, t_end)  # fmt: skip
+
+    # -- protocols -------------------------------------------------------------------------
+
+    def integrator(self) -> diffrax.AbstractSolver:
+        return self.method
+
+    def controller(self):
+        return diffrax.PIDController(rtol=self.rtol, atol=self.atol)
+
+    def protocol_rate(self, t, y, args):
+        """`rate` under the current of a protocol step, ``args = (cell, knot_times, amps)``."""
+        cell, knot_times, amps = args
+        i = current_at(t, knot_times, amps) / cell.area
+        return self.rate(t, y, (cell, *galvanostatic_fluxes(cell, i), i))
+
+    def protocol_margins(self, cell, y, i):
+        return self.limit_margins(cell, y, *galvanostatic_fluxes(cell, i), i)
+
+    def protocol_start(self, cell, y, i):
+        del cell, i
+        return y
+
+    def solve_protocol(self, theta, t, protocol: Protocol) -> Solution:
+        """Run `protocol` (a `jaxbatt.Protocol`) with parameter vector `theta`, saved at
+        times `t` [s]. The `Solution` carries the applied ``current`` [A]; it ends at the
+        protocol's end (`Termination.END_OF_PROTOCOL`, NaN after), at a cell limit, or at
+        t[-1]. Inputs are not validated here: see `jaxbatt.simulate`."""
+        cell = self.space.apply(self.cell, theta)
+        t = jnp.asarray(t, dtype=float)
+        run = run_protocol(self, cell, protocol, t, self.initial_state(cell))
+        return self._solution(
+            cell, t, run.ys, run.current / cell.area, run.y_final, run.current_final / cell.area,
+            run.result, run.num_steps, run.termination, run.t_end, current=run.current,
+        )  # fmt: skip
+
+    def _solution(self, cell, t, ys, i_t, y_final, i_final, result, num_steps, code, t_end,
+                  current=None) -> Solution:  # fmt: skip
+        """The `Solution` of states `ys` (T, n) under current densities `i_t` (T,)."""
+
+        def observe(y, i):
+            return self.observables(cell, y, *galvanostatic_fluxes(cell, i), i)
+
+        c_a, c_c, surf_a, surf_c, phi_e, phi_s_c, voltage = jax.vmap(observe)(ys, i_t)
+        *_, surf_a_end, surf_c_end, _, _, voltage_end = observe(y_final, i_final)
+        x_end = jnp.stack(
+            [surf_a_end / cell.anode.max_concentration, surf_c_end / cell.cathode.max_concentration]
         )
         after = after_end(t, t_end)
         na = self.n_r_anode
@@ -155,12 +203,13 @@ class SPMSolver(eqx.Module):
             r_cathode=shell_centres(cell.cathode.particle_radius, self.n_r_cathode),
             c_surf_anode=blank_after(after, surf_a),
             c_surf_cathode=blank_after(after, surf_c),
-            result=sol.result,
-            num_steps=sol.stats["num_accepted_steps"],
+            result=result,
+            num_steps=num_steps,
             termination=code,
             t_end=t_end,
             voltage_end=voltage_end,
             stoichiometry_end=jnp.stack([x_end, x_end], axis=-1),
             model="spm",
             cutoff_voltages=(cell.lower_cutoff_voltage, cell.upper_cutoff_voltage),
+            current=None if current is None else blank_after(after, current),
         )
