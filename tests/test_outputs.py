@@ -269,7 +269,9 @@ def test_ctrl_c_while_saving_keeps_the_earlier_result(result, tmp_path, monkeypa
 
 def _fake_solution(t):
     # a stand-in for a Solution that ran to its last requested time
-    return types.SimpleNamespace(voltage=np.linspace(4.0, 3.2, np.size(t)), ended_early=False)
+    return types.SimpleNamespace(
+        voltage=np.linspace(4.0, 3.2, np.size(t)), ended_early=False, current=None
+    )
 
 
 def test_ctrl_c_in_simulate_says_what_was_written(tmp_path, monkeypatch, capsys):
@@ -380,7 +382,8 @@ def test_help_shows_the_defaults(capsys):
     assert "(default: None)" not in text and "(default: False)" not in text
     assert main(["simulate", "--help"]) == EXIT_OK
     text = " ".join(capsys.readouterr().out.split())
-    assert "(default: 1350.0)" in text and "(default: 271)" in text
+    assert "(default 1350, or the protocol's nominal length)" in text
+    assert "(default: 271)" in text and "(default: None)" not in text
 
 
 def test_warnings_print_as_one_line_without_source(monkeypatch, capsys):
