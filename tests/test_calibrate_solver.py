@@ -97,3 +97,36 @@ def test_solver_likelihood_short_run():
     assert np.all(np.isfinite(result.samples["sigma"]))
     band = result.predictive(num_draws=2, noise=False)
     assert band.draws.shape == (2, 25) and np.all(np.abs(band.median - v) < 0.2)
+
+
+def test_solver_model_under_a_protocol():
+    """``SolverVoltageModel(protocol=p)`` is the solver's protocol solve (value and a gradient
+    equal to finite differences), its window defaults to the protocol's nominal length, and
+    c_rate is refused beside a protocol, in the model and in the calibration."""
+    protocol = jaxbatt.Protocol(
+        ["Discharge at 3C for 120 seconds", "Rest for 60 seconds", "Charge at 1C for 60 seconds"]
+    )
+    model = SolverVoltageModel(protocol=protocol, n_r_anode=8, n_r_cathode=8, rtol=1e-9,
+                               atol=1e-11)  # fmt: skip
+    assert (model.c_rate, model.protocol, model.t_max) == (None, protocol, 240.0)
+    t = jnp.linspace(5.0, 235.0, 12)
+    reference = model.solver.solve_protocol(THETA, t, protocol)
+    weights = jnp.linspace(1.0, 2.0, t.size)
+    value_and_grad = jax.jit(
+        jax.value_and_grad(lambda th: jnp.sum(weights * model.voltage_vector(th, t)))
+    )
+    assert float(value_and_grad(THETA)[0]) == pytest.approx(
+        float(jnp.sum(weights * reference.voltage)), abs=1e-10
+    )
+    grad = np.asarray(value_and_grad(THETA)[1])
+    for k, h in enumerate((1e-4, 1e-3)):
+        e = np.zeros(2)
+        e[k] = h
+        fd = float(value_and_grad(THETA + e)[0] - value_and_grad(THETA - e)[0]) / (2 * h)
+        assert grad[k] == pytest.approx(fd, rel=1e-6)
+    assert np.all(grad != 0)
+    with pytest.raises(InputError, match="either c_rate or protocol"):
+        SolverVoltageModel(protocol=protocol, c_rate=2.0)
+    with pytest.raises(InputError, match="runs a protocol"):
+        resolve_voltage_model("spm", "solver", model, 2.0)
+    assert resolve_voltage_model("spm", "solver", model, None) is model

@@ -93,6 +93,12 @@ def resolve_voltage_model(model, likelihood, voltage_model, c_rate) -> AbstractV
             "voltage_model must be a jaxbatt AbstractVoltageModel (a surrogate or "
             f"SolverVoltageModel), got {type(voltage_model).__name__}"
         )
+    model_rate = getattr(voltage_model, "c_rate", None)
+    if c_rate is not None and model_rate is None:
+        raise InputError(
+            f"the data are at {c_rate:g}C but the voltage model {voltage_model.name!r} runs a "
+            "protocol: give the data's protocol to the model, not c_rate"
+        )
     if c_rate is not None and not np.isclose(c_rate, voltage_model.c_rate):
         raise InputError(
             f"the data are at {c_rate:g}C but the voltage model {voltage_model.name!r} "
@@ -369,7 +375,7 @@ def calibrate(
         discrepancy_scale=discrepancy_scale if error_mode == "correlated" else None,
         discrepancy_std_V=discrepancy_std_V,
         priors={name: repr(prior) for name, prior in priors.items()},
-        c_rate=float(voltage_model.c_rate),
+        c_rate=None if voltage_model.c_rate is None else float(voltage_model.c_rate),
         max_r_hat=max_r_hat,
         min_ess=min_ess,
     )
@@ -649,7 +655,9 @@ class CalibrationResult:
         n_points = sum(c.t.size for c in self.curves)
         lines = [
             f"Calibration of {self.num_curves} curve{'s' * (self.num_curves > 1)} "
-            f"({n_points} points) with {self.voltage_model.name} at {s['c_rate']:g}C: NUTS, "
+            f"({n_points} points) with {self.voltage_model.name} "
+            + ("under a protocol" if s["c_rate"] is None else f"at {s['c_rate']:g}C")
+            + ": NUTS, "
             f"{s['num_chains']} chain{'s' * (s['num_chains'] > 1)} x ({s['num_warmup']} warm-up"
             f" + {s['num_samples']} samples), {s['chain_method']}, {self.wall_time_s:.1f} s",
         ]

@@ -22,13 +22,40 @@ from ..solvers import SPMSolver
 GRADIENTS = ("forward", "reverse")
 
 
+class Drive:
+    """What a solve runs: a constant-current discharge at `c_rate` or a `Protocol`. A static
+    argument of the compiled solves: equal (and hashed) by C-rate, or by the identity of the
+    protocol, so one model's calls share one compiled program."""
+
+    def __init__(self, c_rate=None, protocol=None):
+        self.c_rate, self.protocol = c_rate, protocol
+
+    def _key(self):
+        return ("protocol", id(self.protocol)) if self.protocol is not None else ("c", self.c_rate)
+
+    def __eq__(self, other):
+        return isinstance(other, Drive) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def voltage(self, solver, theta, t):
+        """Voltage [V] at `t` (NaN where the solve failed or ended before t[-1])."""
+        if self.protocol is None:
+            sol = solver.solve(theta, t, self.c_rate)
+        else:
+            sol = solver.solve_protocol(theta, t, self.protocol)
+        return jnp.where(sol.success, sol.voltage, jnp.nan)
+
+
 class SolverVoltageModel(AbstractVoltageModel):
     """Terminal voltage from the numerical SPM solver (`jaxbatt.solvers.SPMSolver`).
 
-    `voltage_vector(theta, t)` solves a constant-current discharge at `c_rate` from t = 0 and
-    returns the voltage [V] at times `t` [s] (non-decreasing, ``0 <= t <= t_max``). A failed
-    solve (step limit, non-finite state) returns NaN voltages, which NUTS treats as a
-    divergent, rejected proposal.
+    `voltage_vector(theta, t)` solves a constant-current discharge at `c_rate` (default 2C)
+    from t = 0, or with ``protocol=`` any `jaxbatt.Protocol`, and returns the voltage [V] at
+    times `t` [s] (non-decreasing, ``0 <= t <= t_max``). A failed solve (step limit,
+    non-finite state, or a discharge or protocol that ended before t[-1]) returns NaN
+    voltages, which NUTS treats as a divergent, rejected proposal.
 
     Gradients: with ``gradient="forward"`` (default) the derivative with respect to `theta`
     is the forward-mode Jacobian (T, P), computed with the primal in one pass and applied in
@@ -48,8 +75,10 @@ class SolverVoltageModel(AbstractVoltageModel):
     arrays are being traced).
     Attributes:
         solver: the `SPMSolver` (cell, parameter space, kinetics, mesh, tolerances).
-        c_rate: discharge rate in C.
-        t_max: end of the window the data may cover [s] (default 1350 s).
+        c_rate: discharge rate in C (None when the model runs a protocol).
+        drive: the C-rate or protocol (`Drive`); ``protocol`` the `Protocol` or None.
+        t_max: end of the window the data may cover [s] (default 1350 s, or the protocol's
+            nominal length).
         error_std: 0 V: the solver is the reference.
         name: ``"spm-solver"``.
         gradient: ``"forward"`` or ``"reverse"``.
@@ -57,7 +86,8 @@ class SolverVoltageModel(AbstractVoltageModel):
     """
 
     solver: SPMSolver
-    c_rate: float = eqx.field(static=True)
+    c_rate: float | None = eqx.field(static=True)
+    drive: "Drive" = eqx.field(static=True)
     t_max: float = eqx.field(static=True)
     error_std: float = eqx.field(static=True)
     name: str = eqx.field(static=True)
@@ -68,8 +98,9 @@ class SolverVoltageModel(AbstractVoltageModel):
         self,
         model: str = "spm",
         *,
-        c_rate: float = 2.0,
-        t_max: float = 1350.0,
+        c_rate: float | None = None,
+        protocol=None,
+        t_max: float | None = None,
         cell: Cell | None = None,
         space: ParameterSpace | None = None,
         kinetics: str = "butler_volmer",
@@ -88,11 +119,23 @@ class SolverVoltageModel(AbstractVoltageModel):
             solver = make_solver(model, cell=cell, space=space, kinetics=kinetics, **options)
         if gradient not in GRADIENTS:
             raise InputError(f"unknown gradient {gradient!r}; choose one of {GRADIENTS}")
-        t_max = float(t_max)
+        if protocol is not None:
+            from .._simulate import check_protocol  # noqa: PLC0415
+
+            if c_rate is not None:
+                raise InputError("give either c_rate or protocol, not both")
+            protocol = check_protocol(protocol)
+            self.c_rate = None
+            self.drive = Drive(protocol=protocol)
+            if t_max is None:
+                t_max = protocol.nominal_duration(solver.cell.one_c_current)
+        else:
+            self.c_rate = check_c_rate(2.0 if c_rate is None else c_rate)
+            self.drive = Drive(c_rate=self.c_rate)
+        t_max = 1350.0 if t_max is None else float(t_max)
         if not t_max > 0:
             raise InputError(f"t_max must be positive (s), got {t_max}")
         self.solver = solver
-        self.c_rate = check_c_rate(c_rate)
         self.t_max = t_max
         self.error_std = 0.0
         self.name = f"{model}-solver"
@@ -103,47 +146,50 @@ class SolverVoltageModel(AbstractVoltageModel):
     def space(self) -> ParameterSpace:
         return self.solver.space
 
+    @property
+    def protocol(self):
+        """The `Protocol` the model runs (None: a constant-current discharge at `c_rate`)."""
+        return self.drive.protocol
+
     def voltage_vector(self, theta, t):
         """Terminal voltage [V], shape t.shape, at parameter vector `theta` (P,) and times
         `t` [s]; NaN where the solve failed."""
         theta = jnp.asarray(theta, dtype=float)
         t = jnp.asarray(t, dtype=float)
         if self.gradient == "reverse":
-            sol = self.solver.solve(theta, t, self.c_rate)
-            return jnp.where(sol.success, sol.voltage, jnp.nan)
+            return self.drive.voltage(self.solver, theta, t)
         dynamic, static = eqx.partition(self.solver, eqx.is_array)
         traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(dynamic))
         if self.host_callback and not traced:
-            return _callback_voltage(_SolverCallback(self.solver, self.c_rate), theta, t)
-        return _voltage_forward_jacobian(static, self.c_rate, dynamic, theta, t)
+            return _callback_voltage(_SolverCallback(self.solver, self.drive), theta, t)
+        return _voltage_forward_jacobian(static, self.drive, dynamic, theta, t)
 
 
-def _solver_voltage_forward_mode(solver: SPMSolver, theta, t, c_rate):
-    """`SPMSolver.solve(theta, t, c_rate).voltage` (NaN on failure), integrated with
+def _solver_voltage_forward_mode(solver: SPMSolver, theta, t, drive):
+    """The voltage of `drive` (NaN on failure), integrated with
     ``adjoint=diffrax.ForwardMode()`` so that it admits forward-mode differentiation."""
     forward = dataclasses.replace(solver, adjoint=diffrax.ForwardMode())
-    sol = forward.solve(theta, t, c_rate)
-    return jnp.where(sol.success, sol.voltage, jnp.nan)
+    return drive.voltage(forward, theta, t)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _voltage_forward_jacobian(static, c_rate, dynamic, theta, t):
+def _voltage_forward_jacobian(static, drive, dynamic, theta, t):
     solver = eqx.combine(dynamic, static)
-    return _solver_voltage_forward_mode(solver, theta, t, c_rate)
+    return _solver_voltage_forward_mode(solver, theta, t, drive)
 
 
-def _forward_jacobian_fwd(static, c_rate, dynamic, theta, t):
+def _forward_jacobian_fwd(static, drive, dynamic, theta, t):
     solver = eqx.combine(dynamic, static)
 
     def voltage(th):
-        v = _solver_voltage_forward_mode(solver, th, t, c_rate)
+        v = _solver_voltage_forward_mode(solver, th, t, drive)
         return v, v
 
     jac, v = jax.jacfwd(voltage, has_aux=True)(theta)  # (T, P), (T,)
     return v, (jac, dynamic, t)
 
 
-def _forward_jacobian_bwd(static, c_rate, residuals, cotangent):
+def _forward_jacobian_bwd(static, drive, residuals, cotangent):
     jac, dynamic, t = residuals
     return jax.tree.map(jnp.zeros_like, dynamic), cotangent @ jac, jnp.zeros_like(t)
 
@@ -152,18 +198,18 @@ _voltage_forward_jacobian.defvjp(_forward_jacobian_fwd, _forward_jacobian_bwd)
 
 
 @eqx.filter_jit
-def _batched_voltage(solver, theta, t, c_rate):
+def _batched_voltage(solver, theta, t, drive):
     """Voltages (B, T) of parameter vectors theta (B, P) at times t (B, T)."""
-    return jax.vmap(lambda th, tt: _solver_voltage_forward_mode(solver, th, tt, c_rate))(theta, t)
+    return jax.vmap(lambda th, tt: _solver_voltage_forward_mode(solver, th, tt, drive))(theta, t)
 
 
 @eqx.filter_jit
-def _batched_voltage_and_jacobian(solver, theta, t, c_rate):
+def _batched_voltage_and_jacobian(solver, theta, t, drive):
     """Voltages (B, T) and their forward-mode Jacobians (B, T, P)."""
 
     def one(th, tt):
         def voltage(x):
-            v = _solver_voltage_forward_mode(solver, x, tt, c_rate)
+            v = _solver_voltage_forward_mode(solver, x, tt, drive)
             return v, v
 
         jac, v = jax.jacfwd(voltage, has_aux=True)(th)
@@ -176,8 +222,8 @@ class _SolverCallback:
     """Host side of the callback: flattens whatever batch the caller's vmaps made and calls
     the separately compiled, vmapped solver."""
 
-    def __init__(self, solver, c_rate):
-        self.solver, self.c_rate = solver, c_rate
+    def __init__(self, solver, drive):
+        self.solver, self.drive = solver, drive
 
     def _flat(self, theta, t):
         batch = np.broadcast_shapes(theta.shape[:-1], t.shape[:-1])
@@ -187,13 +233,13 @@ class _SolverCallback:
 
     def value(self, theta, t):
         batch, theta, t = self._flat(np.asarray(theta), np.asarray(t))
-        v = _batched_voltage(self.solver, jnp.asarray(theta), jnp.asarray(t), self.c_rate)
+        v = _batched_voltage(self.solver, jnp.asarray(theta), jnp.asarray(t), self.drive)
         return np.asarray(v).reshape(batch + t.shape[-1:])
 
     def value_and_jacobian(self, theta, t):
         batch, theta, t = self._flat(np.asarray(theta), np.asarray(t))
         v, jac = _batched_voltage_and_jacobian(
-            self.solver, jnp.asarray(theta), jnp.asarray(t), self.c_rate
+            self.solver, jnp.asarray(theta), jnp.asarray(t), self.drive
         )
         return (
             np.asarray(v).reshape(batch + t.shape[-1:]),
