@@ -112,6 +112,13 @@ def positive_float(text):
     return value
 
 
+def nonnegative_float(text):
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def noise_mV(text):
     value = positive_float(text)
     if value > 100:
@@ -360,6 +367,40 @@ def _calibrate(args):
     run_calibrate_command(args)
 
 
+def _parse_point(text):
+    """``k_i0=2,k_Ds=2`` -> {"k_i0": 2.0, "k_Ds": 2.0}."""
+    try:
+        return _parse_params([item for item in text.split(",") if item.strip()])
+    except InputError as e:
+        raise InputError(f"--at {text!r}: {e}") from None
+
+
+def _design(args):
+    from ._io import check_output_dir  # noqa: PLC0415
+    from .design import PulseTrain, optimise  # noqa: PLC0415
+
+    outputs = _outputs(args)
+    check_output_dir(args.out, "--out")
+    outputs.plan(args.out)
+    family = PulseTrain(duration=args.duration, n_pulses=args.pulses, max_c_rate=args.max_c_rate,
+                        max_charge_c_rate=args.max_charge_c_rate)  # fmt: skip
+    points = [_parse_point(text) for text in args.at] if args.at else None
+    window = None
+    if args.v_min is not None or args.v_max is not None:
+        from .cells import nrel_cell  # noqa: PLC0415
+
+        cell = nrel_cell()
+        window = (cell.lower_cutoff_voltage if args.v_min is None else args.v_min,
+                  cell.upper_cutoff_voltage if args.v_max is None else args.v_max)  # fmt: skip
+    result = optimise(family, at=points, targets=args.target, n_points=args.n_points,
+                      sigma=args.sigma * 1e-3, voltage_window=window, steps=args.steps,
+                      model=args.model)  # fmt: skip
+    print(result.summary())
+    result.save(args.out)
+    outputs.done(args.out)
+    print(f"wrote {args.out}/ (protocol.txt, summary.json, design.png)")
+
+
 # ---------------------------------------------------------------- the parser
 
 
@@ -536,6 +577,42 @@ def build_parser():
         help="also write posterior.nc, the ArviZ InferenceData (arviz.from_netcdf)",
     )  # fmt: skip
     cal.set_defaults(func=_calibrate)
+
+    des = add(
+        "design", help="design the test that identifies the parameters",
+        description="Optimise a pulse train (pulse amplitudes and lengths, rests or charges) "
+        "so that one curve measured under it gives the smallest expected posterior sds "
+        "(Fisher information through the SPM solver), within a maximum current, a voltage "
+        "window and a test time; compares it with a 2C discharge of the same length and "
+        "points. Writes the results folder --out atomically: protocol.txt (one step per "
+        "line, for jaxbatt simulate --step), summary.json and design.png.",
+    )  # fmt: skip
+    des.add_argument("--out", default="design", help="results folder (new, empty or replaced)")
+    des.add_argument("--duration", type=positive_float, default=1350.0, help="test length [s]")
+    des.add_argument("--pulses", type=positive_int, default=6, help="pulses (equal periods)")
+    des.add_argument("--max-c-rate", type=positive_float, default=5.0, help="discharge limit [C]")
+    des.add_argument(
+        "--max-charge-c-rate", type=nonnegative_float, default=0.0,
+        help="charge limit [C] between pulses (0: rests)",
+    )  # fmt: skip
+    des.add_argument("--v-min", type=positive_float, default=None,
+                     help="lower voltage limit [V] (default the cell's cut-off, 3.0)")  # fmt: skip
+    des.add_argument("--v-max", type=positive_float, default=None,
+                     help="upper voltage limit [V] (default the cell's cut-off, 4.2)")  # fmt: skip
+    des.add_argument(
+        "--at", action="append", metavar="NAME=VALUE,...",
+        help="design point, repeatable (the design averages over them), e.g. "
+        "--at k_i0=2,k_Ds=2 (default the parameter defaults)",
+    )  # fmt: skip
+    des.add_argument(
+        "--target", action="append", metavar="NAME",
+        help="parameter whose sd to minimise, repeatable (default all)",
+    )  # fmt: skip
+    des.add_argument("--sigma", type=noise_mV, default=3.0, metavar="MV", help="noise sd [mV]")
+    des.add_argument("--n-points", type=at_least_two, default=100, help="measured voltages")
+    des.add_argument("--steps", type=positive_int, default=100, help="Optax (Adam) iterations")
+    des.add_argument("--model", default="spm", help="spm")
+    des.set_defaults(func=_design)
     return parser
 
 
