@@ -562,9 +562,15 @@ def build_parser():
     cal.add_argument(
         "--c-rate", type=positive_float, default=None,
         help="C-rate of the data: required unless each CSV has a current_A column "
-        "(the bundled example carries its own, 2C)",
+        "(the bundled example carries its own, 2C). A current_A column that varies is the "
+        "curve's protocol (pulses, a drive cycle), fitted with the exact solver",
     )  # fmt: skip
     cal.add_argument("--hierarchical", action="store_true", help="population prior over curves")
+    cal.add_argument(
+        "--joint", action="store_true",
+        help="the curves are one cell's: they share its parameters (each keeps its noise); "
+        "e.g. a 2C discharge and a pulse test, each CSV with its current_A column",
+    )  # fmt: skip
     cal.add_argument(
         "--surrogate-error", choices=("white", "correlated", "none"), default="white",
         help="how the voltage model's own error enters: white (added to the noise), "

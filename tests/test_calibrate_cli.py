@@ -145,13 +145,20 @@ def test_the_current_column_gives_the_rate(tmp_path, monkeypatch):
         run_calibrate_command(_args(data=[at_1c]))
     with pytest.raises(InputError, match=r"one_c.csv: its current_A column is a 1C discharge"):
         run_calibrate_command(_args(data=[at_1c], c_rate=2.0, likelihood="solver"))
+    # a varying current is the curve's protocol; curves at different rates get a model each
     pulses = np.where(ex.t % 200 < 100, 2 * one_c, 0.0)
     varying = _csv(tmp_path / "pulses.csv", ex.t, ex.v, pulses)
-    with pytest.raises(InputError, match="pulses.csv: current_A varies .* not a constant-current"):
-        run_calibrate_command(_args(data=[varying], likelihood="solver"))
     at_2c = _csv(tmp_path / "two_c.csv", ex.t, ex.v, np.full(ex.t.size, 2 * one_c))
-    with pytest.raises(InputError, match=r"different C-rates \(one_c.csv at 1C, two_c.csv at 2C\)"):
-        run_calibrate_command(_args(data=[at_1c, at_2c], likelihood="solver"))
+    calls.clear()
+    with pytest.raises(Stop):
+        run_calibrate_command(_args(data=[at_1c, at_2c, varying], likelihood="solver", joint=True))
+    drives = calls[0]["protocol"]
+    assert calls[0]["c_rate"] is None and calls[0]["joint"] is True
+    assert drives[:2] == pytest.approx([1.0, 2.0])
+    probe = np.array([0.0, ex.t[0], 150.0, 250.0])
+    np.testing.assert_allclose(drives[2].current(probe, one_c), [2 * one_c, 2 * one_c, 0.0, 2 * one_c])
+    with pytest.raises(InputError, match="pulses.csv: its current_A column varies"):
+        run_calibrate_command(_args(data=[varying], c_rate=2.0, likelihood="solver"))
     with pytest.raises(InputError, match="expected 3 comma-separated values"):
         (tmp_path / "short.csv").write_text("time_s,voltage_V,current_A\n0,4.1\n")
         run_calibrate_command(_args(data=[str(tmp_path / "short.csv")], likelihood="solver"))

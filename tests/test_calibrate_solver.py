@@ -130,3 +130,24 @@ def test_solver_model_under_a_protocol():
     with pytest.raises(InputError, match="runs a protocol"):
         resolve_voltage_model("spm", "solver", model, 2.0)
     assert resolve_voltage_model("spm", "solver", model, None) is model
+
+
+def test_per_curve_protocols_choose_each_curve_model():
+    """``calibrate(protocol=[...])``: the surrogate for a discharge at its rate, the exact
+    solver for another rate or a protocol; one entry serves every curve; counts checked."""
+    from jaxbatt.inference._calibrate import resolve_curve_models  # noqa: PLC0415
+
+    pulses = jaxbatt.Protocol(["Discharge at 3C for 120 seconds", "Rest for 60 seconds"])
+    models = resolve_curve_models("spm", "surrogate", None, None, [2.0, 1.0, pulses], 3)
+    assert [m.name for m in models] == ["spm", "spm-solver", "spm-solver"]
+    assert (models[1].c_rate, models[2].protocol) == (1.0, pulses)
+    assert models[0] is jaxbatt.load_surrogate("spm") or models[0].c_rate == 2.0
+    solver_models = resolve_curve_models("spm", "solver", None, None, [2.0, pulses], 2)
+    assert [m.name for m in solver_models] == ["spm-solver"] * 2
+    steps = ["Discharge at 3C for 120 seconds", "Rest for 60 seconds"]
+    shared = resolve_curve_models("spm", "solver", None, None, steps, 2)
+    assert shared[0].protocol.descriptions == tuple(steps) and shared[0] is shared[1]
+    with pytest.raises(InputError, match="2 protocols for 3 curves"):
+        resolve_curve_models("spm", "solver", None, None, [2.0, pulses], 3)
+    with pytest.raises(InputError, match="not both"):
+        resolve_curve_models("spm", "solver", None, 2.0, [2.0], 1)

@@ -107,6 +107,78 @@ def resolve_voltage_model(model, likelihood, voltage_model, c_rate) -> AbstractV
     return voltage_model
 
 
+def _is_rate(entry) -> bool:
+    return isinstance(entry, (int, float, np.integer, np.floating)) and not isinstance(entry, bool)
+
+
+def resolve_curve_models(model, likelihood, voltage_model, c_rate, protocol, n_curves):
+    """One voltage model per curve, or None when every curve uses `resolve_voltage_model`'s
+    one model. `voltage_model` may be a list (one per curve); `protocol` a list with one
+    entry per curve, each a C-rate (a number) or a `Protocol` (or its list of steps), or one
+    entry for every curve. A constant-current curve at the surrogate's C-rate uses the
+    surrogate with ``likelihood="surrogate"``; every other curve the exact solver."""
+    if isinstance(voltage_model, (list, tuple)):
+        if protocol is not None or c_rate is not None:
+            raise InputError("give per-curve voltage models or protocol/c_rate, not both")
+        models = [resolve_voltage_model(model, likelihood, m, None) for m in voltage_model]
+        if len(models) != n_curves:
+            raise InputError(
+                f"{len(models)} voltage models for {n_curves} curves: give one per curve"
+            )
+    elif protocol is not None:
+        if voltage_model is not None or c_rate is not None:
+            raise InputError(
+                "give either protocol (one entry per curve: a C-rate or a Protocol) or "
+                "c_rate / voltage_model, not both"
+            )
+        entries = list(protocol) if _is_entry_list(protocol) else [protocol]
+        if len(entries) == 1:
+            entries = entries * n_curves
+        if len(entries) != n_curves:
+            raise InputError(f"{len(entries)} protocols for {n_curves} curves: give one per curve")
+        built = {}  # one model per distinct entry: curves under one protocol share it
+        models = []
+        for entry in entries:
+            key = ("rate", float(entry)) if _is_rate(entry) else ("protocol", id(entry))
+            if key not in built:
+                built[key] = _curve_model(model, likelihood, entry)
+            models.append(built[key])
+    else:
+        return None
+    names = models[0].space.names
+    for m in models[1:]:
+        if m.space.names != names:
+            raise InputError(
+                f"the curves' voltage models have different parameters ({names} and "
+                f"{m.space.names}); a joint calibration needs one parameter space"
+            )
+    return tuple(models)
+
+
+def _is_entry_list(protocol) -> bool:
+    """Whether `protocol` is a list of per-curve entries (not one protocol's list of steps)."""
+    from ..protocols import Protocol, Step  # noqa: PLC0415
+
+    if not isinstance(protocol, (list, tuple)) or not protocol:
+        return False
+    return not all(isinstance(x, (str, Step)) for x in protocol) and all(
+        _is_rate(x) or isinstance(x, Protocol) or isinstance(x, (list, tuple)) for x in protocol
+    )
+
+
+def _curve_model(model, likelihood, entry):
+    from .._simulate import check_protocol  # noqa: PLC0415
+
+    if _is_rate(entry):
+        rate = float(entry)
+        if likelihood == "surrogate":
+            surrogate = _load_surrogate(model)
+            if np.isclose(rate, surrogate.c_rate):
+                return surrogate
+        return _solver_model(model, rate)
+    return SolverVoltageModel(model, protocol=check_protocol(entry))
+
+
 def _init_strategy(site=None):
     """Chains start at scattered points of the parameter box (unit coordinates in about
     [0.18, 0.82]) and at the prior median of sigma (a huge initial sigma flattens the
@@ -144,6 +216,8 @@ def calibrate(
     progress_bar: bool = True,
     *,
     c_rate: float | None = None,
+    protocol=None,
+    joint: bool = False,
     hierarchical: bool = False,
     chain_method: str | None = None,
     target_accept: float = 0.9,
@@ -205,6 +279,15 @@ def calibrate(
         progress_bar: show a progress bar (and a line while the sampler compiles).
         c_rate: C-rate of the data; checked against the voltage model's (the solver
             likelihood is built at it; default 2C).
+        protocol: what each curve measured, instead of one `c_rate`: one entry per curve
+            (or one for all), each a C-rate (a constant-current discharge) or a
+            `jaxbatt.Protocol` / its list of steps. Each curve then has its own voltage
+            model: the surrogate for a discharge at its C-rate when ``likelihood=
+            "surrogate"``, the exact solver (`SolverVoltageModel(protocol=...)`) otherwise.
+            `voltage_model` may also be a list, one model per curve.
+        joint: the curves come from one cell and share its parameters (each keeps its own
+            noise sigma): e.g. a 2C discharge and a pulse test calibrated together. Default
+            False: each curve has its own parameters.
         hierarchical: population prior over the curves (needs at least 2 curves).
         chain_method: ``"sequential"``, ``"vectorized"`` or ``"parallel"`` (one chain per
             device); default parallel when there are enough devices, else sequential (faster
@@ -246,10 +329,31 @@ def calibrate(
         >>> result.summary["k_Ds"]["mean"]  # doctest: +SKIP
     """
     custom_model = voltage_model is not None
-    voltage_model = resolve_voltage_model(model, likelihood, voltage_model, c_rate)
+    per_curve = protocol is not None or isinstance(voltage_model, (list, tuple))
+    if per_curve:
+        curves, is_fleet = as_curves(t, v, t_max=np.inf, voltage_range=voltage_range)
+        curve_models = resolve_curve_models(model, likelihood, voltage_model, c_rate, protocol,
+                                            len(curves))  # fmt: skip
+        for k, (c, m) in enumerate(zip(curves, curve_models)):
+            if c.t[-1] > m.t_max:
+                raise InputError(
+                    f"curve {k}: time {c.t[-1]:g} s is outside its model's window "
+                    f"[0, {m.t_max:g}] s ({m.name}"
+                    + (", the protocol's nominal length)" if m.c_rate is None else ")")
+                )
+        voltage_model = curve_models[0]
+        if all(m is voltage_model for m in curve_models):
+            curve_models = None  # one model for every curve: the vmapped path
+    else:
+        voltage_model = resolve_voltage_model(model, likelihood, voltage_model, c_rate)
+        curves, is_fleet = as_curves(t, v, t_max=voltage_model.t_max, voltage_range=voltage_range)
+        curve_models = None
     if custom_model:
         likelihood = "custom"
-    curves, is_fleet = as_curves(t, v, t_max=voltage_model.t_max, voltage_range=voltage_range)
+    joint = bool(joint)
+    if joint and hierarchical:
+        raise InputError("joint=True shares the parameters between curves: nothing to pool "
+                         "with hierarchical=True")  # fmt: skip
     num_chains = _positive_int(num_chains, "num_chains")
     num_warmup = _positive_int(num_warmup, "num_warmup")
     num_samples = _positive_int(num_samples, "num_samples")
@@ -268,6 +372,11 @@ def calibrate(
             f"{discrepancy_scale!r}"
         )
     discrepancy_std_V = None
+    if error_mode == "correlated" and curve_models is not None:
+        raise InputError(
+            "surrogate_error='correlated' with per-curve voltage models (several protocols) "
+            "is not supported yet; use 'white' or 'none'"
+        )
     if error_mode == "correlated":
         discrepancy_std_V = discrepancy_std(voltage_model, discrepancy_scale)
     if sigma is not None:
@@ -304,6 +413,8 @@ def calibrate(
         hierarchical=bool(hierarchical),
         discrepancy_terms=discrepancy_terms,
         discrepancy_scale=discrepancy_scale,
+        curve_models=curve_models,
+        joint=joint,
     )
     total = num_chains * (num_warmup + num_samples)
     sampler_settings = dict(
@@ -323,6 +434,8 @@ def calibrate(
         options["hierarchical"],
         options["discrepancy_terms"],
         options["discrepancy_scale"],
+        curve_models,
+        joint,
         tuple(sorted(priors.items(), key=lambda item: item[0])),
         *(sampler_settings[k] for k in sorted(sampler_settings) if k != "init_strategy"),
     )
@@ -375,7 +488,10 @@ def calibrate(
         discrepancy_scale=discrepancy_scale if error_mode == "correlated" else None,
         discrepancy_std_V=discrepancy_std_V,
         priors={name: repr(prior) for name, prior in priors.items()},
-        c_rate=None if voltage_model.c_rate is None else float(voltage_model.c_rate),
+        c_rate=None if voltage_model.c_rate is None or curve_models is not None
+        else float(voltage_model.c_rate),
+        joint=joint,
+        curve_models=None if curve_models is None else [_describe_model(m) for m in curve_models],
         max_r_hat=max_r_hat,
         min_ess=min_ess,
     )
@@ -386,6 +502,7 @@ def calibrate(
         voltage_model=voltage_model,
         curves=tuple(curves),
         is_fleet=is_fleet,
+        curve_models=curve_models,
         settings=settings,
         wall_time_s=wall_time,
     )
@@ -403,6 +520,13 @@ def calibrate(
             stacklevel=2,
         )
     return result
+
+
+def _describe_model(m) -> str:
+    """A per-curve model in words: its name and what it runs."""
+    if m.c_rate is not None:
+        return f"{m.name} at {m.c_rate:g}C"
+    return f"{m.name} under " + "; ".join(m.protocol.descriptions)
 
 
 MIN_DRAWS_FOR_DIAGNOSTICS = 4  # split R-hat needs at least 4 draws per chain
@@ -472,6 +596,7 @@ class CalibrationResult:
     settings: dict
     wall_time_s: float
     checks: tuple[MisfitCheck, ...] = ()
+    curve_models: tuple | None = None
 
     @property
     def misfit(self) -> bool:
@@ -556,7 +681,15 @@ class CalibrationResult:
             term = f"term {index[-1]}"
             return f"{name}[curve {index[0]}, {term}]" if len(shape) > 1 else f"{name}[{term}]"
         per_curve = self.is_fleet and len(shape)
+        if self.settings.get("joint") and name in self.parameter_names:
+            per_curve = False  # one value shared by every curve
         return f"{name}[curve {k}]" if per_curve else name
+
+    def model_of(self, curve: int = 0) -> AbstractVoltageModel:
+        """The voltage model of curve `curve` (each curve has its own when the calibration
+        was given per-curve protocols or models)."""
+        curve = self._curve(curve)
+        return self.voltage_model if self.curve_models is None else self.curve_models[curve]
 
     def _curve(self, curve):
         if not isinstance(curve, (int, np.integer)) or not 0 <= curve < self.num_curves:
@@ -592,7 +725,7 @@ class CalibrationResult:
         if DISCREPANCY_SITE not in s:
             return None
         basis = np.asarray(
-            legendre_basis(np.asarray(t, dtype=float), self.voltage_model.t_max,
+            legendre_basis(np.asarray(t, dtype=float), self.model_of(curve).t_max,
                            s[DISCREPANCY_SITE].shape[-1])
         )  # fmt: skip
         return s[DISCREPANCY_SITE] @ basis.T
@@ -618,11 +751,11 @@ class CalibrationResult:
         defaults to the curve's data times.
         """
         curve = self._curve(curve)
+        model = self.model_of(curve)
         t = self.curves[curve].t if t is None else check_times(t)
-        if t[-1] > self.voltage_model.t_max:
+        if t[-1] > model.t_max:
             raise InputError(
-                f"t reaches {t[-1]:g} s, beyond the model's window "
-                f"[0, {self.voltage_model.t_max:g}] s"
+                f"t reaches {t[-1]:g} s, beyond the model's window [0, {model.t_max:g}] s"
             )
         if not 0 < level < 1:
             raise InputError(f"level must be in (0, 1), got {level}")
@@ -631,7 +764,7 @@ class CalibrationResult:
         count = min(num_draws, theta.shape[0])
         index = np.unique(np.linspace(0, theta.shape[0] - 1, count).astype(int))
         voltages = np.asarray(
-            _voltages_at(self.voltage_model, jnp.asarray(theta[index]), jnp.asarray(t))
+            _voltages_at(model, jnp.asarray(theta[index]), jnp.asarray(t))
         )
         delta = self.discrepancy_at(t, curve)
         if delta is not None:
@@ -639,7 +772,7 @@ class CalibrationResult:
         if noise:
             scale = sigma[index]
             if self.settings["surrogate_error"] in (True, "white"):
-                scale = np.sqrt(scale**2 + float(self.voltage_model.error_std) ** 2)
+                scale = np.sqrt(scale**2 + float(model.error_std) ** 2)
             rng = np.random.default_rng(seed)
             voltages = voltages + scale[:, None] * rng.standard_normal(voltages.shape)
         probabilities = [(1 - level) / 2, 0.5, (1 + level) / 2]
@@ -655,12 +788,19 @@ class CalibrationResult:
         n_points = sum(c.t.size for c in self.curves)
         lines = [
             f"Calibration of {self.num_curves} curve{'s' * (self.num_curves > 1)} "
-            f"({n_points} points) with {self.voltage_model.name} "
-            + ("under a protocol" if s["c_rate"] is None else f"at {s['c_rate']:g}C")
+            f"({n_points} points) with "
+            + (
+                "one model per curve" if self.curve_models is not None
+                else f"{self.voltage_model.name} "
+                + ("under a protocol" if s["c_rate"] is None else f"at {s['c_rate']:g}C")
+            )
+            + (", parameters shared (joint)" if s.get("joint") else "")
             + ": NUTS, "
             f"{s['num_chains']} chain{'s' * (s['num_chains'] > 1)} x ({s['num_warmup']} warm-up"
             f" + {s['num_samples']} samples), {s['chain_method']}, {self.wall_time_s:.1f} s",
         ]
+        for k, text in enumerate(s.get("curve_models") or ()):
+            lines.append(f"  curve {k}: {text}")
         columns = ("mean", "std", "q05", "median", "q95")
         header = f"{'name':<18}" + "".join(f"{c:>10}" for c in columns) + f"{'r_hat':>8}{'ess':>8}"
         lines += [header, "-" * len(header)]
@@ -670,10 +810,12 @@ class CalibrationResult:
                 scale = 1e3  # shown in mV
             shape = np.shape(stats["mean"])
             count = np.size(stats["mean"])
-            for k in range(count):
+            shared_parameter = bool(s.get("joint")) and name in self.parameter_names
+            for k in range(1 if shared_parameter else count):
                 row = {key: np.ravel(val)[k] for key, val in stats.items()}
-                shared = name.endswith(("_pop_median", "_pop_scale"))
+                shared = name.endswith(("_pop_median", "_pop_scale")) or shared_parameter
                 tag = f"{label}[{k}]" if count > 1 or (self.is_fleet and not shared) else label
+                tag = label if shared_parameter else tag
                 if len(shape) > 1:
                     tag = f"{label}[{','.join(map(str, np.unravel_index(k, shape)))}]"
                 lines.append(
@@ -683,7 +825,7 @@ class CalibrationResult:
                 )
         if s["sigma_fixed_V"] is not None:
             lines.append(f"sigma fixed at {s['sigma_fixed_V'] * 1e3:g} mV")
-        error_mV = float(self.voltage_model.error_std) * 1e3
+        error_mV = max(float(self.model_of(k).error_std) for k in range(self.num_curves)) * 1e3
         if s["surrogate_error"] in (True, "white") and error_mV > 0:
             lines.append(f"model error std {error_mV:.3g} mV added to the noise")
         if s["surrogate_error"] == "correlated":
@@ -863,13 +1005,13 @@ class CalibrationResult:
         for k, c in enumerate(self.curves):
             observed_v[k, : c.t.size], observed_t[k, : c.t.size] = c.v, c.t
             theta = self.theta_samples(k)[flat_index]
-            v = np.asarray(_voltages_at(self.voltage_model, jnp.asarray(theta), jnp.asarray(c.t)))
+            v = np.asarray(_voltages_at(self.model_of(k), jnp.asarray(theta), jnp.asarray(c.t)))
             delta = self.discrepancy_at(c.t, k)
             if delta is not None:
                 v = v + delta[flat_index]
             scale = self.sigma_samples(k)[flat_index]
             if white:
-                scale = np.sqrt(scale**2 + float(self.voltage_model.error_std) ** 2)
+                scale = np.sqrt(scale**2 + float(self.model_of(k).error_std) ** 2)
             v = v + scale[:, None] * rng.standard_normal(v.shape)
             predicted[:, :, k, : c.t.size] = v.reshape(num_chains, draw_index.size, -1)
         if self.is_fleet:
@@ -948,12 +1090,12 @@ def posterior_checks(result: "CalibrationResult") -> tuple[MisfitCheck, ...]:
     `result`: residuals against the posterior-mean model curve (discrepancy included), the
     inferred sigma against its prior."""
     s = result.settings
-    model = result.voltage_model
-    # The mean curve over evenly thinned draws; an exact solver costs a solve per draw.
-    draws = 16 if isinstance(model, SolverVoltageModel) else 200  # 200: as the plots
-    error = float(model.error_std)
     checks = []
     for k, curve in enumerate(result.curves):
+        model = result.model_of(k)
+        # The mean curve over evenly thinned draws; an exact solver costs a solve per draw.
+        draws = 16 if isinstance(model, SolverVoltageModel) else 200  # 200: as the plots
+        error = float(model.error_std)
         mean = result.predictive(curve=k, num_draws=draws, noise=False).mean
         samples = result.curve_samples(k)
         z = None

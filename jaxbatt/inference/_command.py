@@ -8,7 +8,7 @@ from .._io import check_output_dir, is_result_folder
 from ._calibrate import calibrate, resolve_voltage_model
 from ..cells import nrel_cell
 from .._errors import InputError
-from ._data import constant_current_c_rate, load_curve_csv, load_example, read_curve_current
+from ._data import curve_drive, load_curve_csv, load_example
 
 
 def run_calibrate_command(args) -> dict:
@@ -28,20 +28,30 @@ def run_calibrate_command(args) -> dict:
     if outputs is not None:
         note = "an earlier result there is unchanged" if is_result_folder(args.out) else None
         outputs.plan(args.out, note=note)
-    c_rate = args.c_rate
+    c_rate, protocols = args.c_rate, None
+    joint = bool(getattr(args, "joint", False))
     if args.data:
-        c_rate = data_c_rate(args.data, args.c_rate)
+        drives = data_drives(args.data, args.c_rate)
+        rates = [d for d in drives if isinstance(d, float)]
+        if len(rates) == len(drives) and len({round(r, 2) for r in rates}) == 1:
+            c_rate = float(np.mean(rates))
+        else:
+            protocols = drives
     else:
         c_rate = load_example().c_rate if c_rate is None else c_rate
-    voltage_model = resolve_voltage_model(args.model, args.likelihood, None, c_rate)
+    voltage_model = None
+    t_max = np.inf
+    if protocols is None:
+        voltage_model = resolve_voltage_model(args.model, args.likelihood, None, c_rate)
+        t_max = voltage_model.t_max
     truth = None
     if args.data:
-        curves = [load_curve_csv(path, t_max=voltage_model.t_max) for path in args.data]
+        curves = [load_curve_csv(path, t_max=t_max) for path in args.data]
         names = ", ".join(os.path.basename(p) for p in args.data)
         print(f"calibrating {names} ({sum(c.t.size for c in curves)} points)")
     else:
         example = load_example()
-        curves = [load_curve_csv(example.path, t_max=voltage_model.t_max)]
+        curves = [load_curve_csv(example.path, t_max=t_max)]
         truth = dict(example.truth, sigma_mV=example.noise_std * 1e3)
         print(
             f"no data given: calibrating the bundled example {os.path.basename(example.path)} "
@@ -53,12 +63,15 @@ def run_calibrate_command(args) -> dict:
         t, v = curves[0].t, curves[0].v
     else:
         t, v = [c.t for c in curves], [c.v for c in curves]
-    print(f"likelihood: {args.likelihood} ({voltage_model.name}); NUTS, {args.num_chains} chains x "
-          f"({args.num_warmup} warm-up + {args.num_samples} samples)", flush=True)  # fmt: skip
+    what = voltage_model.name if voltage_model is not None else "one model per curve"
+    print(f"likelihood: {args.likelihood} ({what}); NUTS, {args.num_chains} chains x "
+          f"({args.num_warmup} warm-up + {args.num_samples} samples)"
+          + ("; parameters shared by the curves" if joint else ""), flush=True)  # fmt: skip
     result = calibrate(
         t, v, model=args.model, num_chains=args.num_chains, num_warmup=args.num_warmup,
         num_samples=args.num_samples, seed=args.seed, likelihood=args.likelihood,
-        sigma=args.sigma, c_rate=c_rate, hierarchical=args.hierarchical, progress_bar=True,
+        sigma=args.sigma, c_rate=c_rate if protocols is None else None, protocol=protocols,
+        joint=joint, hierarchical=args.hierarchical, progress_bar=True,
         surrogate_error=getattr(args, "surrogate_error", "white"),
     )  # fmt: skip
     print(result.table())
@@ -79,15 +92,16 @@ def run_calibrate_command(args) -> dict:
     return paths
 
 
-def data_c_rate(paths, c_rate):
-    """The one C-rate of the CSV curves `paths`: from their ``current_A`` columns, else
-    `c_rate` (``--c-rate``); refused when neither says it, or when they disagree."""
+def data_drives(paths, c_rate):
+    """What each CSV curve of `paths` measured: its C-rate (from a constant ``current_A``
+    column, else `c_rate`, ``--c-rate``) or its `Protocol` (a varying ``current_A``);
+    refused when neither the file nor `c_rate` says it, or when they disagree."""
     one_c = nrel_cell().one_c_current
-    rates = {}
+    drives = []
     for path in paths:
         label = os.path.basename(path)
-        rate = constant_current_c_rate(read_curve_current(path), one_c, label)
-        if rate is None:
+        drive = curve_drive(path, one_c, label)
+        if drive is None:
             if c_rate is None:
                 raise InputError(
                     f"{label}: the curve's C-rate is unknown: the file has no current_A column "
@@ -95,18 +109,17 @@ def data_c_rate(paths, c_rate):
                     "at the wrong rate gives a confidently wrong posterior); give --c-rate, "
                     "e.g. --c-rate 2, or add a current_A column"
                 )
-            rate = c_rate
-        elif c_rate is not None and abs(rate - c_rate) > 0.01 * c_rate:
+            drive = float(c_rate)
+        elif not isinstance(drive, float):
+            if c_rate is not None:
+                raise InputError(
+                    f"{label}: its current_A column varies (a protocol), but --c-rate "
+                    f"{c_rate:g} says a constant-current discharge"
+                )
+        elif c_rate is not None and abs(drive - c_rate) > 0.01 * c_rate:
             raise InputError(
-                f"{label}: its current_A column is a {rate:.3g}C discharge "
-                f"({rate * one_c * 1e3:.3g} mA) but --c-rate is {c_rate:g}"
+                f"{label}: its current_A column is a {drive:.3g}C discharge "
+                f"({drive * one_c * 1e3:.3g} mA) but --c-rate is {c_rate:g}"
             )
-        rates[label] = rate
-    distinct = sorted({round(r, 2) for r in rates.values()})
-    if len(distinct) > 1:
-        listed = ", ".join(f"{k} at {v:.3g}C" for k, v in rates.items())
-        raise InputError(
-            f"the curves are at different C-rates ({listed}); a joint calibration across "
-            "rates is not supported yet: calibrate each rate on its own"
-        )
-    return float(np.mean(list(rates.values())))
+        drives.append(drive)
+    return drives

@@ -205,10 +205,33 @@ def constant_current_c_rate(current, one_c_current: float, label: str = "curve")
     if spread > CONSTANT_CURRENT_RTOL * mean:
         raise InputError(
             f"{label}: current_A varies from {current.min():g} to {current.max():g} A, so the "
-            "curve is not a constant-current discharge; calibration against a protocol (pulses, "
-            "rests, drive cycles) is not supported yet (jaxbatt.simulate(protocol=...) runs one)"
+            "curve is not a constant-current discharge (calibrate it with its protocol: "
+            "`curve_drive`, or jaxbatt.calibrate(..., protocol=...))"
         )
     return mean / one_c_current
+
+
+def curve_drive(path, one_c_current: float, label: str = "curve"):
+    """What the CSV curve `path` measured, from its ``current_A`` column: its C-rate (a float)
+    for a constant-current discharge, a `jaxbatt.Protocol` (the recorded current profile,
+    linearly interpolated, held at its first value back to t = 0) for any other current, or
+    None without the column."""
+    t, _, _, current = _read_csv_with_lines(path)
+    if current is None:
+        return None
+    current = np.asarray(current, dtype=float)
+    bad = np.flatnonzero(~np.isfinite(current))
+    if bad.size:
+        raise InputError(f"{label}: current_A[{bad[0]}] is {current[bad[0]]}")
+    mean = float(np.mean(current))
+    if mean > 0 and float(np.max(np.abs(current - mean))) <= CONSTANT_CURRENT_RTOL * mean:
+        return mean / one_c_current
+    from ..protocols import Protocol  # noqa: PLC0415
+
+    t = np.asarray(t, dtype=float)
+    if t[0] > 0:
+        t, current = np.concatenate([[0.0], t]), np.concatenate([current[:1], current])
+    return Protocol.from_current(t, current)
 
 
 def load_curve_csv(path, *, t_max: float, voltage_range=VOLTAGE_RANGE, min_points=MIN_POINTS):

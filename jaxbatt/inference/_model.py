@@ -135,6 +135,8 @@ def calibration_model(
     hierarchical: bool,
     discrepancy_terms: int = 4,
     discrepancy_scale: float = 2.0,
+    curve_models: tuple | None = None,
+    joint: bool = False,
 ):
     """NumPyro model of C curves with independent (or hierarchical) per-curve parameters.
 
@@ -168,6 +170,12 @@ def calibration_model(
         discrepancy_terms: K, the number of Legendre terms of the discrepancy (>= 1).
         discrepancy_scale: prior std of each discrepancy coefficient in units of the
             model's `error_std` (so ``discrepancy_scale * error_std`` volts).
+        curve_models: optional tuple of C voltage models, one per curve (curves measured
+            under different protocols), evaluated one after the other instead of vmapped;
+            each curve's ``"white"`` model error is its own model's `error_std`.
+        joint: the curves share one set of parameters (one cell under several tests): the
+            sites ``<name>_unit`` (or the user's prior) are scalars, and ``<name>`` (C,)
+            repeats them for every curve; the noise stays per curve.
     """
     mode = surrogate_error_mode(surrogate_error)
     space = voltage_model.space
@@ -186,8 +194,20 @@ def calibration_model(
             )
             population[p.name] = (loc, scale)
     columns = []
+    shared = {}
+    if joint:
+        for p in space.parameters:
+            if p.name in priors:
+                shared[p.name] = numpyro.sample(f"{p.name}_shared", priors[p.name])
+            else:
+                u = numpyro.sample(unit_site(p.name), dist.Uniform(0.0, 1.0))
+                shared[p.name] = p.lower + u * (p.upper - p.lower)
     with numpyro.plate("curves", n_curves):
         for p in space.parameters:
+            if joint:
+                value = jnp.broadcast_to(shared[p.name], (n_curves,))
+                columns.append(numpyro.deterministic(p.name, value))
+                continue
             if p.name in priors:
                 columns.append(numpyro.sample(p.name, priors[p.name]))
                 continue
@@ -210,13 +230,19 @@ def calibration_model(
             )
             coefficients = numpyro.deterministic(DISCREPANCY_SITE, prior_std * z)  # (C, K)
     theta = jnp.stack(columns, axis=-1)  # (C, P)
-    mean = jax.vmap(voltage_model.voltage_vector)(theta, t)  # (C, T)
+    if curve_models is None:
+        mean = jax.vmap(voltage_model.voltage_vector)(theta, t)  # (C, T)
+    else:
+        mean = jnp.stack([m.voltage_vector(theta[k], t[k]) for k, m in enumerate(curve_models)])
     if mode == "correlated":
         basis = legendre_basis(t, voltage_model.t_max, discrepancy_terms)  # (C, T, K)
         mean = mean + jnp.einsum("ctk,ck->ct", basis, coefficients)
     variance = noise**2
-    if mode == "white":
+    if mode == "white" and curve_models is None:
         variance = variance + jnp.asarray(voltage_model.error_std, dtype=float) ** 2
+    elif mode == "white":
+        errors = jnp.asarray([float(m.error_std) for m in curve_models])
+        variance = variance + errors**2
     scale = jnp.sqrt(variance)[:, None]
     numpyro.sample("v_obs", dist.Normal(mean, scale).mask(mask).to_event(2), obs=v)
 
