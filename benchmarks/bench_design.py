@@ -10,7 +10,7 @@
    noise inferred); the posterior sds are compared with each other and with the expected
    sds of the Fisher information.
 
-    python benchmarks/bench_design.py            # about 25 min on a 2-core CPU
+    python benchmarks/bench_design.py            # about 30 min on a 2-core CPU
     python benchmarks/bench_design.py --quick    # one truth, one seed, short chains
 """
 
@@ -39,10 +39,15 @@ def main():
     parser.add_argument("--steps", type=int, default=100, help="Optax iterations")
     parser.add_argument("--out", default="benchmarks/design", help="design result folder")
     parser.add_argument("--json", default=None, help="write the rows here")
+    parser.add_argument("--seeds", type=int, default=1, help="noise seeds per truth")
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--samples", type=int, default=300)
     args = parser.parse_args()
     truths = TRUTHS[:1] if args.quick else TRUTHS
-    seeds = (0,) if args.quick else (0, 1)
-    chains, warmup, samples = (1, 150, 200) if args.quick else (2, 400, 600)
+    seeds = tuple(range(1 if args.quick else args.seeds))
+    chains, warmup, samples = (1, 150, 200) if args.quick else (args.chains, args.warmup,
+                                                                 args.samples)  # fmt: skip
 
     start = time.perf_counter()
     result = design.optimise(at=DESIGN_POINTS, steps=args.steps, sigma=NOISE)

@@ -8,6 +8,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from . import cells as cells  # noqa: E402
+from . import design as design  # noqa: E402
 from . import inference as inference  # noqa: E402
 from . import physics as physics  # noqa: E402
 from . import solvers as solvers  # noqa: E402

@@ -72,7 +72,8 @@ def test_fisher_information_refuses_bad_input(solver):
 
 def test_fisher_information_says_when_the_protocol_ends_early(solver):
     """A discharge that reaches the cut-off before the last measurement: a clear error."""
-    with pytest.raises(jaxbatt.SolverError, match="does not reach the measurement"):
+    with pytest.raises(jaxbatt.SolverError, match="does not reach the measurement at t = 860 s"
+                       " at k_i0=2, k_Ds=2: lower cut-off voltage 3 V reached at t = "):
         design.fisher_information(["Discharge at 5C for 1200 seconds"], at=AT, solver=solver,
                                   t=np.linspace(10.0, 1200.0, 8))  # fmt: skip
 

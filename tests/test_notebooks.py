@@ -11,8 +11,12 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOKS = pathlib.Path(__file__).parents[1] / "notebooks"
 
 
-@pytest.mark.parametrize("name", ["surrogate_training.ipynb"])
-def test_notebook_executes(name, monkeypatch):
+@pytest.mark.parametrize(
+    "name, expected",
+    [("surrogate_training.ipynb", "level 2: mean"),
+     ("experiment_design.ipynb", "Expected posterior sd at k_i0=2, k_Ds=2")],
+)  # fmt: skip
+def test_notebook_executes(name, expected, monkeypatch):
     monkeypatch.setenv("JAXBATT_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -20,4 +24,4 @@ def test_notebook_executes(name, monkeypatch):
     outputs = "".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )
-    assert "level 2: mean" in outputs
+    assert expected in outputs

@@ -227,3 +227,22 @@ def test_derivatives_in_parameters_and_protocol_numbers_match_finite_differences
     # a batch of parameter sets is one vmapped program
     batch = jaxbatt.simulate("spm", {"k_i0": [0.5, 2.0]}, t=np.asarray(t), protocol=protocol)
     assert batch.voltage.shape == (2, 50) and np.all(np.isfinite(batch.voltage))
+
+
+def test_a_protocol_short_of_the_last_time_by_round_off_reaches_it():
+    """Twelve steps of "33.3333 seconds" end 0.4 ms before 400 s: the last requested time
+    still counts as reached (within `END_SLACK`, 1 ms), with the end state's voltage; a
+    time 1 s later is after the protocol's end (NaN, END_OF_PROTOCOL)."""
+    from jaxbatt.solvers import Termination  # noqa: PLC0415
+    from jaxbatt.solvers._protocol import END_SLACK  # noqa: PLC0415
+
+    steps = ["Discharge at 2C for 33.3333 seconds"] * 12
+    assert 400.0 - 12 * 33.3333 < END_SLACK
+    close = jaxbatt.simulate("spm", {}, t=np.linspace(20.0, 400.0, 5), protocol=steps)
+    assert bool(close.success) and np.all(np.isfinite(np.asarray(close.voltage)))
+    late = jaxbatt.simulate("spm", {}, t=np.linspace(20.0, 401.0, 5), protocol=steps)
+    assert int(late.termination) == Termination.END_OF_PROTOCOL
+    assert np.isnan(np.asarray(late.voltage)[-1])
+    np.testing.assert_allclose(np.asarray(late.voltage)[:-1], np.asarray(
+        jaxbatt.simulate("spm", {}, t=np.linspace(20.0, 401.0, 5)[:-1], protocol=steps).voltage
+    ), atol=1e-9)  # fmt: skip

@@ -119,7 +119,8 @@ def _theta(space, at) -> np.ndarray:
 def _voltage_and_jacobian(solver, protocol, theta, t):
     def voltage(th):
         sol = solver.solve_protocol(th, t, protocol)
-        v = jnp.where(sol.success, sol.voltage, jnp.nan)
+        # NaN after the protocol's end, everywhere if the solve failed
+        v = jnp.where(sol.failed, jnp.nan, sol.voltage)
         return v, (v, sol.current)
 
     jac, (v, current) = jax.jacfwd(voltage, has_aux=True)(theta)
@@ -127,6 +128,11 @@ def _voltage_and_jacobian(solver, protocol, theta, t):
 
 
 _voltage_and_jacobian_jit = eqx.filter_jit(_voltage_and_jacobian)
+
+
+@eqx.filter_jit
+def _solution_jit(solver, protocol, theta, t):
+    return solver.solve_protocol(theta, t, protocol)
 
 
 @eqx.filter_jit
@@ -172,10 +178,11 @@ def fisher_information(
     v, jac, current = (np.asarray(x) for x in _voltage_and_jacobian_jit(solver, anonymous(protocol), theta, t))
     if not np.all(np.isfinite(v)):
         first = int(np.flatnonzero(~np.isfinite(v))[0])
+        reason = _solution_jit(solver, anonymous(protocol), theta, t).termination_reason()
+        at_text = ", ".join(f"{n}={x:g}" for n, x in zip(solver.space.names, theta))
         raise SolverError(
-            f"the protocol does not reach the measurement at t = {t[first]:g} s at "
-            f"{solver.space.as_dict(theta)}: it ends early (a cell voltage or stoichiometry "
-            "limit) or the solve failed; shorten it or lower its currents"
+            f"the protocol does not reach the measurement at t = {t[first]:g} s at {at_text}: "
+            f"{reason}; shorten the test, lower its currents, or measure only up to its end"
         )
     fisher = jac.T @ jac / sigma**2
     return Information(

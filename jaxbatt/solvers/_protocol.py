@@ -27,6 +27,10 @@ from ._solution import Termination
 
 # An inactive step margin (no voltage limit): larger than any limit margin.
 _INACTIVE = 1e3
+# A protocol that ends less than this before the last requested time [s] reaches it: steps
+# written with rounded durations ("33.3333 seconds" x 12 for 400 s) fall short by round-off,
+# and the state at the end stands for those last instants.
+END_SLACK = 1e-3
 # A step's voltage limit and a cell limit reached together (a charge until the upper cut-off
 # voltage): the step's wins within this margin [V].
 _TIE = 1e-6
@@ -138,7 +142,9 @@ def run_protocol(solver, cell, protocol: Protocol, t, y0) -> ProtocolRun:
     # not stopped: either the last requested time was reached or the protocol ended first
     finished = ~stopped & ~at_start
     code = jnp.where(
-        finished, jnp.where(t_final >= t_last, Termination.END_TIME, Termination.END_OF_PROTOCOL), code
+        finished,
+        jnp.where(t_final >= t_last - END_SLACK, Termination.END_TIME, Termination.END_OF_PROTOCOL),
+        code,
     )
     t_end = jnp.where(code == Termination.END_TIME, t_last, t_final)
     t_end = jnp.where(at_start, jnp.zeros_like(t_end), t_end)
