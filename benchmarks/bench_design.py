@@ -39,6 +39,7 @@ def main():
     parser.add_argument("--steps", type=int, default=100, help="Optax iterations")
     parser.add_argument("--out", default="benchmarks/design", help="design result folder")
     parser.add_argument("--json", default=None, help="write the rows here")
+    parser.add_argument("--design-only", action="store_true", help="stop after the design")
     parser.add_argument("--seeds", type=int, default=1, help="noise seeds per truth")
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=300)
@@ -54,7 +55,9 @@ def main():
     design_time = time.perf_counter() - start
     print(result.summary())
     print(f"design: {design_time:.0f} s, compile included")
-    result.save(args.out)
+    result.save(args.out, k=len(DESIGN_POINTS) - 1)  # the figure at (2, 2)
+    if args.design_only:
+        return
     t = result.designed[0].t
     protocol = result.protocol
     models = {

@@ -394,10 +394,10 @@ class DesignResult:
 
         return plot_design(self, k)
 
-    def save(self, directory) -> list:
+    def save(self, directory, k: int = 0) -> list:
         """Write the result folder `directory`: ``protocol.txt`` (one step per line, as
         ``jaxbatt simulate --step`` takes them), ``summary.json`` (everything in `to_dict`)
-        and ``design.png``. The folder is written atomically: it holds the complete result or
+        and ``design.png`` (`plot` at design point `k`). The folder is written atomically: it holds the complete result or
         is left as it was (an earlier jaxbatt result there is replaced as a whole). Returns
         the paths."""
         import json  # noqa: PLC0415
@@ -409,7 +409,7 @@ class DesignResult:
         with atomic_folder(directory) as tmp:
             (tmp / names[0]).write_text("\n".join(self.steps) + "\n")
             (tmp / names[1]).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-            atomic_savefig(self.plot(), tmp / names[2])
+            atomic_savefig(self.plot(k), tmp / names[2])
         return [directory / n for n in names]
 
 

@@ -47,11 +47,18 @@ def plot_design(result, k=0):
             ax_e.plot(pts[:, 0], pts[:, 1], color=color, ls=style,
                       label=f"{info.label}: sd {sd[names[0]]:.3g}, {sd[names[1]]:.3g}")  # fmt: skip
         ax_e.plot(*mean, "+", color="tab:red", ms=10, label="design point")
+        # zoom on the baseline's ellipse (inside the prior box): the designed one is small
+        pts = ellipse(mean, baseline.covariance[:2, :2])
+        pad = 0.08 * (pts.max(axis=0) - pts.min(axis=0))
+        lo, hi = pts.min(axis=0) - pad, pts.max(axis=0) + pad
         box = result.settings.get("box")
         if box:
             (x0, x1), (y0, y1) = box
             ax_e.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="0.35", lw=1.0, ls=":",
                       label="prior box")  # fmt: skip
+            lo = np.maximum(lo, [x0 - 0.03 * (x1 - x0), y0 - 0.03 * (y1 - y0)])
+            hi = np.minimum(hi, [x1 + 0.03 * (x1 - x0), y1 + 0.03 * (y1 - y0)])
+        ax_e.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
         ax_e.set(xlabel=names[0], ylabel=names[1], title="expected 95 % posterior (Laplace)")
         ax_e.legend(loc="best", fontsize=8)
     return fig

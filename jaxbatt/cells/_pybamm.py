@@ -1,0 +1,257 @@
+"""PyBaMM parameter sets as jaxbatt cells: `from_pybamm`.
+
+A PyBaMM parameter set holds numbers and Python functions that build PyBaMM expression trees.
+Each function-valued law (OCP, diffusivity, exchange-current density, electrolyte laws) is
+called here with PyBaMM symbols standing for its arguments, the set's own parameters are
+substituted (`ParameterValues.process_symbol`), and the resulting tree is translated node by
+node into a JAX function (`to_jax`): so the set's expressions are converted, not re-typed,
+and the laws jit, vmap and differentiate like the bundled cell's. A node type the translator
+does not know is an `InputError` naming it.
+
+PyBaMM is an optional dependency of this module only (``pip install "jaxbatt[pybamm]"``).
+"""
+
+import math
+import operator
+import os
+
+import jax.numpy as jnp
+import numpy as np
+
+from .._errors import InputError
+from ._cell import Cell, Electrode, Electrolyte, Separator
+
+_BINARY = {
+    "Addition": operator.add,
+    "Subtraction": operator.sub,
+    "Multiplication": operator.mul,
+    "Division": operator.truediv,
+    "Power": operator.pow,
+    "Minimum": jnp.minimum,
+    "Maximum": jnp.maximum,
+    "EqualHeaviside": lambda a, b: jnp.where(a <= b, 1.0, 0.0),
+    "NotEqualHeaviside": lambda a, b: jnp.where(a < b, 1.0, 0.0),
+    "Modulo": jnp.mod,
+}
+_UNARY = {
+    "Negate": operator.neg,
+    "AbsoluteValue": jnp.abs,
+    "Sign": jnp.sign,
+    "Floor": jnp.floor,
+    "Ceiling": jnp.ceil,
+}
+
+
+def _import_pybamm():
+    os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+    try:
+        import pybamm  # noqa: PLC0415
+    except ImportError as e:
+        raise InputError(
+            "jaxbatt.cells.from_pybamm needs PyBaMM: pip install \"jaxbatt[pybamm]\" (plain "
+            "pybamm, not pybamm[jax])"
+        ) from e
+    return pybamm
+
+
+def to_jax(symbol, n_inputs: int):
+    """A JAX function ``f(*inputs)`` of a processed PyBaMM expression tree whose free
+    variables are ``StateVector(slice(k, k + 1))`` for k < `n_inputs`."""
+    pybamm = _import_pybamm()
+
+    def build(node):
+        kind = type(node).__name__
+        if isinstance(node, pybamm.StateVector):
+            (sl,) = node.y_slices
+            k = sl.start
+            if not (sl.stop == k + 1 and 0 <= k < n_inputs):
+                raise InputError(f"unexpected state slice {sl} in a PyBaMM law")
+            return lambda args: args[k]
+        if isinstance(node, (pybamm.Scalar, pybamm.Constant)) or (
+            isinstance(node, pybamm.Array) and np.size(node.entries) == 1
+        ):
+            value = float(np.ravel(node.evaluate())[0])
+            return lambda args: value
+        if kind in _BINARY:
+            op = _BINARY[kind]
+            left, right = (build(c) for c in node.children)
+            return lambda args: op(left(args), right(args))
+        if kind in _UNARY:
+            op = _UNARY[kind]
+            (child,) = (build(c) for c in node.children)
+            return lambda args: op(child(args))
+        if isinstance(node, pybamm.Interpolant):
+            return _interpolant(node, build)
+        if isinstance(node, pybamm.Function):
+            name = getattr(node.function, "__name__", "")
+            fn = getattr(jnp, name, None)
+            if fn is None:
+                raise InputError(
+                    f"PyBaMM function {name!r} ({kind}) has no JAX translation in jaxbatt"
+                )
+            children = [build(c) for c in node.children]
+            return lambda args: fn(*(c(args) for c in children))
+        raise InputError(
+            f"a PyBaMM law uses a {kind} node ({node}), which jaxbatt cannot translate yet"
+        )
+
+    body = build(symbol)
+
+    def law(*inputs):
+        if len(inputs) != n_inputs:
+            raise TypeError(f"expected {n_inputs} arguments, got {len(inputs)}")
+        return jnp.asarray(body(inputs), dtype=float) + 0.0 * sum(jnp.asarray(x) for x in inputs)
+
+    return law
+
+
+def _interpolant(node, build):
+    if len(node.children) != 1 or node.dimension != 1:
+        raise InputError(f"PyBaMM interpolant {node.name!r}: only 1-D interpolants are supported")
+    if node.interpolator != "linear":
+        raise InputError(
+            f"PyBaMM interpolant {node.name!r} uses {node.interpolator!r} interpolation; jaxbatt "
+            "translates linear interpolants only (a feature jaxbatt lacks)"
+        )
+    x = np.asarray(node.x[0], dtype=float).ravel()
+    y = np.asarray(node.y, dtype=float).ravel()
+    child = build(node.children[0])
+    # PyBaMM's linear interpolant extrapolates linearly beyond the data
+    slope_lo = (y[1] - y[0]) / (x[1] - x[0])
+    slope_hi = (y[-1] - y[-2]) / (x[-1] - x[-2])
+
+    def interp(args):
+        z = child(args)
+        inside = jnp.interp(z, x, y)
+        below = y[0] + slope_lo * (z - x[0])
+        above = y[-1] + slope_hi * (z - x[-1])
+        return jnp.where(z < x[0], below, jnp.where(z > x[-1], above, inside))
+
+    return interp
+
+
+def _law(pybamm, values, key, n_inputs):
+    """The law `key` of `values` as a JAX function of `n_inputs` arguments (a constant law
+    for a number)."""
+    if key not in values.keys():
+        raise InputError(f"the PyBaMM parameter set has no {key!r}")
+    symbols = [pybamm.StateVector(slice(k, k + 1)) for k in range(n_inputs)]
+    # PyBaMM substitutes a number, a function or tabulated data for the function parameter
+    expression = pybamm.FunctionParameter(key, {f"x{k}": s for k, s in enumerate(symbols)})
+    processed = values.process_symbol(expression)
+    return to_jax(processed, n_inputs)
+
+
+def _number(values, key):
+    try:
+        value = values[key]
+    except KeyError:
+        raise InputError(f"the PyBaMM parameter set has no {key!r}") from None
+    if callable(value):
+        raise InputError(f"{key!r} is a function in this set; jaxbatt needs a number there")
+    return float(value)
+
+
+def from_pybamm(parameter_values, name: str | None = None) -> Cell:
+    """A jaxbatt `Cell` from a PyBaMM parameter set: a `pybamm.ParameterValues` or the name
+    of a bundled set (``"Chen2020"``, ``"Marquis2019"``, ...).
+
+    Scalars are taken in SI units; the laws (OCPs, particle diffusivities, exchange-current
+    densities, electrolyte diffusivity, conductivity, transference number, thermodynamic
+    factor) are the set's own expressions translated to JAX (`to_jax`). The 1C current is the
+    nominal capacity; the area is electrode height x width x electrodes in parallel; the
+    temperature is the ambient one (isothermal). Refused with a message naming the feature:
+    an OCP entropic term away from the reference temperature, different Bruggeman exponents
+    per domain, non-linear interpolants.
+    """
+    pybamm = _import_pybamm()
+    label = name
+    if isinstance(parameter_values, str):
+        label = label or parameter_values
+        try:
+            values = pybamm.ParameterValues(parameter_values)
+        except Exception as e:  # PyBaMM raises a plain ValueError / KeyError
+            raise InputError(f"unknown PyBaMM parameter set {parameter_values!r}: {e}") from None
+    elif isinstance(parameter_values, pybamm.ParameterValues):
+        values = parameter_values
+    else:
+        raise InputError(
+            "from_pybamm takes a pybamm.ParameterValues or a parameter-set name, got "
+            f"{type(parameter_values).__name__}"
+        )
+    label = label or "pybamm"
+    temperature = _number(values, "Ambient temperature [K]")
+    reference_t = _number(values, "Reference temperature [K]")
+
+    def electrode(domain, particle):
+        eps_s = _number(values, f"{domain} electrode active material volume fraction")
+        eps_e = _number(values, f"{domain} electrode porosity")
+        c_max = _number(values, f"Maximum concentration in {domain.lower()} electrode [mol.m-3]")
+        c_0 = _number(values, f"Initial concentration in {domain.lower()} electrode [mol.m-3]")
+        entropic = f"{domain} electrode OCP entropic change [V.K-1]"
+        if entropic in values.keys() and not math.isclose(temperature, reference_t):
+            raise InputError(
+                f"{label}: the {domain.lower()} OCP has an entropic term and the ambient "
+                f"temperature {temperature} K differs from the reference {reference_t} K; "
+                "jaxbatt's isothermal cells have no entropic OCP term (a feature jaxbatt lacks)"
+            )
+        ocp = _law(pybamm, values, f"{domain} electrode OCP [V]", 1)
+        b_solid = values.get(f"{domain} electrode Bruggeman coefficient (electrode)", 0.0)
+        sigma = _number(values, f"{domain} electrode conductivity [S.m-1]") * eps_s ** float(b_solid)
+        return Electrode(
+            thickness=_number(values, f"{domain} electrode thickness [m]"),
+            particle_radius=_number(values, f"{particle} particle radius [m]"),
+            max_concentration=c_max,
+            active_volume_fraction=eps_s,
+            binder_volume_fraction=max(0.0, 1.0 - eps_s - eps_e),
+            electrolyte_volume_fraction=eps_e,
+            initial_stoichiometry=c_0 / c_max,
+            charge_transfer_coefficient=0.5,
+            solid_conductivity=sigma,
+            open_circuit_potential_law=ocp,
+            exchange_current_density_law=_law(
+                pybamm, values, f"{domain} electrode exchange-current density [A.m-2]", 4
+            ),
+            solid_diffusivity_law=_law(pybamm, values, f"{particle} particle diffusivity [m2.s-1]", 2),
+        )
+
+    exponents = {
+        d: float(values[f"{d} Bruggeman coefficient (electrolyte)"])
+        for d in ("Negative electrode", "Separator", "Positive electrode")
+    }
+    if len(set(exponents.values())) > 1:
+        raise InputError(
+            f"{label}: the Bruggeman exponents differ between domains ({exponents}); jaxbatt's "
+            "cell has one exponent (a feature jaxbatt lacks)"
+        )
+    thermodynamic = (
+        _law(pybamm, values, "Thermodynamic factor", 2)
+        if "Thermodynamic factor" in values.keys() else (lambda c_e, T: 1.0 + 0.0 * c_e)
+    )  # fmt: skip
+    area = (
+        _number(values, "Electrode height [m]") * _number(values, "Electrode width [m]")
+        * _number(values, "Number of electrodes connected in parallel to make a cell")
+    )  # fmt: skip
+    return Cell(
+        name=label,
+        anode=electrode("Negative", "Negative"),
+        cathode=electrode("Positive", "Positive"),
+        separator=Separator(
+            thickness=_number(values, "Separator thickness [m]"),
+            electrolyte_volume_fraction=_number(values, "Separator porosity"),
+        ),
+        electrolyte=Electrolyte(
+            initial_concentration=_number(values, "Initial concentration in electrolyte [mol.m-3]"),
+            bruggeman=exponents["Negative electrode"],
+            diffusivity=_law(pybamm, values, "Electrolyte diffusivity [m2.s-1]", 2),
+            conductivity=_law(pybamm, values, "Electrolyte conductivity [S.m-1]", 2),
+            transference_number=_law(pybamm, values, "Cation transference number", 2),
+            thermodynamic_factor=thermodynamic,
+        ),
+        area=area,
+        one_c_current=_number(values, "Nominal cell capacity [A.h]"),
+        temperature=temperature,
+        reference=f"PyBaMM parameter set {label}",
+        lower_cutoff_voltage=_number(values, "Lower voltage cut-off [V]"),
+        upper_cutoff_voltage=_number(values, "Upper voltage cut-off [V]"),
+    )
