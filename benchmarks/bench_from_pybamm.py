@@ -18,6 +18,7 @@ import pybamm  # noqa: E402
 
 import jaxbatt  # noqa: E402
 from jaxbatt.cells import from_pybamm  # noqa: E402
+from jaxbatt.reference import pybamm_set_spm_discharge  # noqa: E402
 
 
 def main():
@@ -30,16 +31,7 @@ def main():
     base = pybamm.ParameterValues(name)
     cell = from_pybamm(name)
     for c in rates:
-        values = base.copy()
-        values["Current function [A]"] = c * values["Nominal cell capacity [A.h]"]
-        sim = pybamm.Simulation(
-            pybamm.lithium_ion.SPM(), parameter_values=values,
-            solver=pybamm.IDAKLUSolver(rtol=1e-9, atol=1e-11),
-            var_pts={"r_n": 200, "r_p": 200, "x_n": 5, "x_s": 5, "x_p": 5},
-        )  # fmt: skip
-        t_end = 3600 / c * 1.3
-        sol = sim.solve([0, t_end], t_interp=np.linspace(0, t_end, 4001))
-        tp, vp = sol["Time [s]"].entries, sol["Voltage [V]"].entries
+        tp, vp = pybamm_set_spm_discharge(base, c)
         t = tp[tp < tp[-1] - 1.0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -177,40 +177,6 @@ def _read_csv_with_lines(path):
     return columns[0], columns[1], lines, current
 
 
-def read_curve_current(path):
-    """The ``current_A`` column of a CSV curve [A], or None if the file has none."""
-    return _read_csv_with_lines(path)[3]
-
-
-def constant_current_c_rate(current, one_c_current: float, label: str = "curve"):
-    """The C-rate of a constant-current discharge recorded as `current` [A] (None: None).
-
-    Raises:
-        InputError: a non-finite current, or one that is not constant within 1 % (a
-            protocol: pulses, rests, a drive cycle) or not a discharge.
-    """
-    if current is None:
-        return None
-    current = np.asarray(current, dtype=float)
-    bad = np.flatnonzero(~np.isfinite(current))
-    if bad.size:
-        raise InputError(f"{label}: current_A[{bad[0]}] is {current[bad[0]]}")
-    mean = float(np.mean(current))
-    if mean <= 0:
-        raise InputError(
-            f"{label}: the mean current is {mean:g} A; calibration takes discharges "
-            "(current positive on discharge)"
-        )
-    spread = float(np.max(np.abs(current - mean)))
-    if spread > CONSTANT_CURRENT_RTOL * mean:
-        raise InputError(
-            f"{label}: current_A varies from {current.min():g} to {current.max():g} A, so the "
-            "curve is not a constant-current discharge (calibrate it with its protocol: "
-            "`curve_drive`, or jaxbatt.calibrate(..., protocol=...))"
-        )
-    return mean / one_c_current
-
-
 def curve_drive(path, one_c_current: float, label: str = "curve"):
     """What the CSV curve `path` measured, from its ``current_A`` column: its C-rate (a float)
     for a constant-current discharge, a `jaxbatt.Protocol` (the recorded current profile,

@@ -48,12 +48,20 @@ def limit_margins(cell: Cell, voltage, x_anode, x_cathode):
     )
 
 
+def event_margin(margins):
+    """The smallest margin, with a NaN margin counted as a limit passed (-1): a state whose
+    voltage is undefined (an exchange current sqrt(c_max - c_s) past a full particle, say)
+    lies beyond the limits, so the event fires and its root is located before it, where
+    a NaN would have hidden the crossing and the integration run on to a failure."""
+    return jnp.min(jnp.where(jnp.isnan(margins), -1.0, margins))
+
+
 def limit_event(margins_of_state) -> diffrax.Event:
     """The terminating event: `margins_of_state(y, args)` -> (4,) margins."""
 
     def cond_fn(t, y, args, **kwargs):
         del t, kwargs
-        return jnp.min(margins_of_state(y, args))
+        return event_margin(margins_of_state(y, args))
 
     # flip=True: the margin decreases through its root (as does Diffrax's stand-in for the
     # batch members without an event, t_next - t); a fixed flip skips the bracket check

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optimistix as optx
 
 from ..protocols._protocol import Protocol, step_currents_in_amperes, step_lengths
-from ._limits import EVENT_ROOT_TOLERANCE
+from ._limits import EVENT_ROOT_TOLERANCE, event_margin
 from ._solution import Termination
 
 # An inactive step margin (no voltage limit): larger than any limit margin.
@@ -88,7 +88,7 @@ def run_protocol(solver, cell, protocol: Protocol, t, y0) -> ProtocolRun:
         def cond_fn(t, y, args, **kwargs):  # Diffrax passes these by keyword
             del args, kwargs
             cell_margins, step_margin = margins(y, step_args, t, has, limit, sign)
-            return jnp.minimum(jnp.min(cell_margins), step_margin)
+            return event_margin(jnp.append(cell_margins, step_margin))
 
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(solver.protocol_rate),
