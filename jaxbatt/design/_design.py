@@ -135,12 +135,6 @@ def _solution_jit(solver, protocol, theta, t):
     return solver.solve_protocol(theta, t, protocol)
 
 
-@eqx.filter_jit
-def _voltages_jit(solver, protocol, theta, t):
-    sol = solver.solve_protocol(theta, t, protocol)
-    return jnp.where(sol.success, sol.voltage, jnp.nan)
-
-
 def fisher_information(
     protocol=None,
     *,
@@ -570,9 +564,11 @@ def optimise(
         baseline.append(fisher_information(base_protocol, at=p, t=t, sigma=sigma, solver=solver,
                                            label=f"{baseline_c_rate:g}C discharge"))  # fmt: skip
     fine = np.arange(1.0, family.duration, 1.0)
+    shape_only = anonymous(protocol)
     for info in designed:
         theta = np.array([info.at[n] for n in names])
-        v = np.asarray(_voltages_jit(solver, anonymous(protocol), theta, fine))
+        sol = _solution_jit(solver, shape_only, theta, fine)
+        v = np.where(bool(sol.success), np.asarray(sol.voltage), np.nan)
         if not (np.all(np.isfinite(v)) and v.min() >= lo and v.max() <= hi):
             raise SolverError(
                 f"the designed test leaves the voltage window {voltage_window} V at {info.at} "
