@@ -23,6 +23,8 @@ from ._load import load_surrogate as load_surrogate  # noqa: E402
 from .protocols import Protocol as Protocol  # noqa: E402
 from .protocols import Step as Step  # noqa: E402
 from .inference import calibrate as calibrate  # noqa: E402
+from .inference import Curve as Curve  # noqa: E402
+from .inference import SamplerSettings as SamplerSettings  # noqa: E402
 from .inference import MisfitWarning as MisfitWarning  # noqa: E402
 from ._simulate import simulate as simulate  # noqa: E402
 

@@ -112,6 +112,19 @@ def positive_float(text):
     return value
 
 
+def rate_range(text):
+    """LO:HI: two C-rates, LO < HI, with the reference rate 2C inside [LO, HI]."""
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected LO:HI (e.g. 0.5:5), got {text!r}")
+    lo, hi = (positive_float(x) for x in parts)
+    if not lo <= 2.0 <= hi or lo == hi:
+        raise argparse.ArgumentTypeError(
+            f"the range must satisfy LO < HI and contain 2 (the reference rate 2C), got {text!r}"
+        )
+    return (lo, hi)
+
+
 def nonnegative_float(text):
     value = _number(text, float)
     if value < 0:
@@ -335,13 +348,29 @@ def _train(args):
             loss=dataclasses.replace(recipe.loss, parameter_grid=grid),
         )  # fmt: skip
         ansatz = args.ansatz or options["ansatz"]
+    elif args.c_rates is not None:
+        # the shipped rate-input recipe (scripts/train_spm_rates.py); options given override it
+        from .surrogates._recipes import RATES_NETWORK, RATES_TRAIN  # noqa: PLC0415
+
+        network = dataclasses.replace(network, width=args.width or RATES_NETWORK.width)
+        config = dataclasses.replace(
+            RATES_TRAIN, adam_steps=RATES_TRAIN.adam_steps if args.steps is None else args.steps,
+            lbfgs_steps=args.lbfgs_steps or 0, seed=args.seed,
+            n_data_parameters=RATES_TRAIN.n_data_parameters if args.data_sets is None
+            else args.data_sets,
+            validate_every=args.validate_every, final_learning_rate=args.final_learning_rate,
+            balance=args.balance, balance_every=args.balance_every,
+            balance_alpha=args.balance_alpha,
+            loss=dataclasses.replace(RATES_TRAIN.loss, parameter_grid=grid),
+        )  # fmt: skip
+        ansatz = args.ansatz or "sigmoid"
     else:
         # a tensor-grid batch evaluates each data sample at `grid` parameter sets
         n_data = 64 if grid else LossConfig().n_data
         loss = LossConfig(n_data=n_data, parameter_grid=grid)
         config = TrainConfig(
             adam_steps=steps, lbfgs_steps=args.lbfgs_steps or 0, loss=loss, seed=args.seed,
-            n_data_parameters=args.data_sets,
+            n_data_parameters=256 if args.data_sets is None else args.data_sets,
             final_learning_rate=args.final_learning_rate,
             validate_every=args.validate_every, balance=args.balance,
             balance_every=args.balance_every, balance_alpha=args.balance_alpha,
@@ -350,6 +379,7 @@ def _train(args):
     result = train_hierarchy(
         args.levels, args.out, network=network, config=config, seed=args.seed,
         resume=args.resume, lower_kinetics=args.lower_kinetics, ansatz=ansatz,
+        c_rate_range=args.c_rates,
     )  # fmt: skip
     _outputs(args).done(args.out)
     last = result.history[-1] if result.history else {}
@@ -469,7 +499,8 @@ def build_parser():
     tr.add_argument("--levels", type=positive_int, default=1, help="hierarchy levels")
     tr.add_argument(
         "--steps", type=nonnegative_int, default=None,
-        help="Adam steps per level (default: 20000; 4000 with --physics-only)",
+        help="Adam steps per level (default: 20000; 4000 with --physics-only; 50000 with "
+        "--c-rates)",
     )  # fmt: skip
     tr.add_argument(
         "--lbfgs-steps", type=nonnegative_int, default=None,
@@ -493,8 +524,8 @@ def build_parser():
         help="parameter sets per collocation point (tensor-grid batches; 0: one each)",
     )  # fmt: skip
     tr.add_argument(
-        "--data-sets", type=nonnegative_int, default=256,
-        help="parameter sets solved for the data term",
+        "--data-sets", type=nonnegative_int, default=None,
+        help="parameter sets solved for the data term (default 256; 512 with --c-rates)",
     )  # fmt: skip
     tr.add_argument("--block", default="modified", help="modified or mlp")
     tr.add_argument(
@@ -508,6 +539,11 @@ def build_parser():
         help="concentration ansatz (default: conservative with --physics-only, else sigmoid)",
     )  # fmt: skip
     tr.add_argument("--lower-kinetics", default=None, help="e.g. linear: level-1 physics")
+    tr.add_argument(
+        "--c-rates", type=rate_range, default=None, metavar="LO:HI",
+        help="make the C-rate an input over [LO, HI] (e.g. 0.5:5; must contain 2, the "
+        "reference rate; window t <= 2700 s / C); default: a 2C-only surrogate",
+    )  # fmt: skip
     tr.add_argument(
         "--validate-every", type=positive_int, default=500,
         help="steps between validations and training-state checkpoints",

@@ -140,9 +140,11 @@ def test_the_current_column_gives_the_rate(tmp_path, monkeypatch):
     with pytest.raises(Stop):
         run_calibrate_command(_args(data=[at_1c], likelihood="solver"))
     assert calls[0]["c_rate"] == pytest.approx(1.0)
-    # ... and the surrogate, which is a 2C model, refuses a 1C curve
-    with pytest.raises(InputError, match="the data are at 1C but the voltage model"):
+    # ... and with the surrogate likelihood a 1C curve gets the rate-input surrogate at 1C
+    # (the 2C surrogate used to be refused for it)
+    with pytest.raises(Stop):
         run_calibrate_command(_args(data=[at_1c]))
+    assert calls[1]["c_rate"] == pytest.approx(1.0) and calls[1]["likelihood"] == "surrogate"
     with pytest.raises(InputError, match=r"one_c.csv: its current_A column is a 1C discharge"):
         run_calibrate_command(_args(data=[at_1c], c_rate=2.0, likelihood="solver"))
     # a varying current is the curve's protocol; curves at different rates get a model each

@@ -138,9 +138,10 @@ def test_per_curve_protocols_choose_each_curve_model():
     from jaxbatt.inference._calibrate import resolve_curve_models  # noqa: PLC0415
 
     pulses = jaxbatt.Protocol(["Discharge at 3C for 120 seconds", "Rest for 60 seconds"])
-    models = resolve_curve_models("spm", "surrogate", None, None, [2.0, 1.0, pulses], 3)
-    assert [m.name for m in models] == ["spm", "spm-solver", "spm-solver"]
-    assert (models[1].c_rate, models[2].protocol) == (1.0, pulses)
+    models = resolve_curve_models("spm", "surrogate", None, None, [2.0, 1.0, 8.0, pulses], 4)
+    # 1C: the rate-input surrogate at 1C; 8C (outside its range) and the protocol: the solver
+    assert [m.name for m in models] == ["spm", "spm", "spm-solver", "spm-solver"]
+    assert (models[1].c_rate, models[2].c_rate, models[3].protocol) == (1.0, 8.0, pulses)
     assert models[0] is jaxbatt.load_surrogate("spm") or models[0].c_rate == 2.0
     solver_models = resolve_curve_models("spm", "solver", None, None, [2.0, pulses], 2)
     assert [m.name for m in solver_models] == ["spm-solver"] * 2

@@ -8,6 +8,7 @@ model. `jaxbatt.calibrate` is the same function.
 from ._calibrate import calibrate as calibrate
 from ._calibrate import CalibrationResult as CalibrationResult
 from ._calibrate import ConvergenceWarning as ConvergenceWarning
+from ._calibrate import SamplerSettings as SamplerSettings
 from ._checks import MisfitCheck as MisfitCheck
 from ._checks import MisfitWarning as MisfitWarning
 from ._calibrate import DEFAULT_CHAIN_METHOD as DEFAULT_CHAIN_METHOD

@@ -19,7 +19,7 @@ from .._errors import InputError
 from .._validation import check_c_rate, check_model, check_times
 from .._voltage_model import AbstractVoltageModel
 from ._checks import WHAT_TO_CHECK, MisfitCheck, MisfitWarning, check_curve, misfit_message
-from ._data import VOLTAGE_RANGE, Curve, as_curves
+from ._data import VOLTAGE_RANGE, Curve, as_curves, curve_objects
 from ._model import (
     DISCREPANCY_SITE,
     calibration_model,
@@ -61,6 +61,29 @@ def _load_surrogate(model: str) -> AbstractVoltageModel:
     return load_surrogate(model)
 
 
+# Bundled surrogates with the C-rate as an input, by model: used for constant-current data
+# at a rate the model's fixed-rate surrogate does not describe.
+RATE_SURROGATES = {"spm": "spm-rates"}
+
+
+@functools.lru_cache(maxsize=8)
+def _surrogate_at(model: str, c_rate: float):
+    """The bundled surrogate of `model` for a discharge at `c_rate` (kept, like the other
+    models, so the compiled sampler is reused), or None when none covers the rate: the
+    fixed-rate surrogate at its own rate, else the rate-input one bound to `c_rate`."""
+    surrogate = _load_surrogate(model)
+    if np.isclose(c_rate, surrogate.c_rate):
+        return surrogate
+    name = RATE_SURROGATES.get(model)
+    if name is None:
+        return None
+    rates = _load_surrogate(name)
+    lo, hi = rates.c_rate_range
+    if not lo * (1 - 1e-9) <= c_rate <= hi * (1 + 1e-9):
+        return None
+    return rates.at_c_rate(c_rate)
+
+
 @functools.lru_cache(maxsize=4)
 def _solver_model(model: str, c_rate: float) -> SolverVoltageModel:
     return SolverVoltageModel(model, c_rate=c_rate)
@@ -86,8 +109,18 @@ def resolve_voltage_model(model, likelihood, voltage_model, c_rate) -> AbstractV
                 "likelihood (a P2D solve with tangents per leapfrog step: expect hours for "
                 "4 x (500 + 500) on a CPU), or model='spm' with its surrogate"
             )
-        else:
+        elif c_rate is None:
             voltage_model = _load_surrogate(model)
+        else:
+            voltage_model = _surrogate_at(model, c_rate)
+            if voltage_model is None:
+                raise InputError(
+                    f"no bundled {model.upper()} surrogate covers a {c_rate:g}C discharge "
+                    f"(the bundled ones: {_bundled_rates(model)}): use likelihood='solver' "
+                    "for the exact numerical likelihood at that rate"
+                )
+    elif c_rate is not None and getattr(voltage_model, "rate_input", False):
+        voltage_model = voltage_model.at_c_rate(c_rate)  # InputError outside its range
     if not isinstance(voltage_model, AbstractVoltageModel):
         raise InputError(
             "voltage_model must be a jaxbatt AbstractVoltageModel (a surrogate or "
@@ -107,6 +140,14 @@ def resolve_voltage_model(model, likelihood, voltage_model, c_rate) -> AbstractV
     return voltage_model
 
 
+def _bundled_rates(model) -> str:
+    described = [f"{_load_surrogate(model).c_rate:g}C"]
+    if model in RATE_SURROGATES:
+        lo, hi = _load_surrogate(RATE_SURROGATES[model]).c_rate_range
+        described.append(f"{lo:g}C to {hi:g}C")
+    return " and ".join(described)
+
+
 def _is_rate(entry) -> bool:
     return isinstance(entry, (int, float, np.integer, np.floating)) and not isinstance(entry, bool)
 
@@ -115,8 +156,9 @@ def resolve_curve_models(model, likelihood, voltage_model, c_rate, protocol, n_c
     """One voltage model per curve, or None when every curve uses `resolve_voltage_model`'s
     one model. `voltage_model` may be a list (one per curve); `protocol` a list with one
     entry per curve, each a C-rate (a number) or a `Protocol` (or its list of steps), or one
-    entry for every curve. A constant-current curve at the surrogate's C-rate uses the
-    surrogate with ``likelihood="surrogate"``; every other curve the exact solver."""
+    entry for every curve. A constant-current curve at a rate a bundled surrogate covers (the
+    fixed-rate surrogate's, or inside the rate-input surrogate's range) uses that surrogate
+    with ``likelihood="surrogate"``; every other curve the exact solver."""
     if isinstance(voltage_model, (list, tuple)):
         if protocol is not None or c_rate is not None:
             raise InputError("give per-curve voltage models or protocol/c_rate, not both")
@@ -170,10 +212,10 @@ def _curve_model(model, likelihood, entry):
     from .._simulate import check_protocol  # noqa: PLC0415
 
     if _is_rate(entry):
-        rate = float(entry)
+        rate = check_c_rate(float(entry))
         if likelihood == "surrogate":
-            surrogate = _load_surrogate(model)
-            if np.isclose(rate, surrogate.c_rate):
+            surrogate = _surrogate_at(model, rate)
+            if surrogate is not None:
                 return surrogate
         return _solver_model(model, rate)
     return SolverVoltageModel(model, protocol=check_protocol(entry))
@@ -197,6 +239,158 @@ def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerSettings:
+    """NUTS settings of a calibration, as one object: ``calibrate(curves,
+    sampler=SamplerSettings(num_chains=2, num_warmup=300))``. The fields are `calibrate`'s
+    keywords of the same names (see there); giving both is refused."""
+
+    num_chains: int = 4
+    num_warmup: int = 500
+    num_samples: int = 1000
+    seed: int = 0
+    chain_method: str | None = None
+    target_accept: float = 0.9
+    max_tree_depth: int = 10
+    dense_mass: bool = DEFAULT_DENSE_MASS
+    max_r_hat: float = 1.01
+    min_ess: float | None = None
+
+    def checked(self) -> "SamplerSettings":
+        """These settings with the counts validated and `chain_method` and `min_ess`
+        resolved (`InputError` naming a bad value)."""
+        num_chains = _positive_int(self.num_chains, "num_chains")
+        chain_method = self.chain_method
+        if chain_method is None:
+            enough = num_chains > 1 and jax.local_device_count() >= num_chains
+            chain_method = "parallel" if enough else DEFAULT_CHAIN_METHOD
+        if chain_method not in CHAIN_METHODS:
+            raise InputError(f"unknown chain_method {chain_method!r}; choose one of {CHAIN_METHODS}")
+        if not 0 < self.target_accept < 1:
+            raise InputError(f"target_accept must be in (0, 1), got {self.target_accept}")
+        return dataclasses.replace(
+            self,
+            num_chains=num_chains,
+            num_warmup=_positive_int(self.num_warmup, "num_warmup"),
+            num_samples=_positive_int(self.num_samples, "num_samples"),
+            chain_method="sequential" if num_chains == 1 else chain_method,
+            target_accept=float(self.target_accept),
+            max_tree_depth=int(self.max_tree_depth),
+            dense_mass=bool(self.dense_mass),
+            min_ess=100.0 * num_chains if self.min_ess is None else float(self.min_ess),
+        )
+
+
+SAMPLER_KEYWORDS = tuple(f.name for f in dataclasses.fields(SamplerSettings))
+
+
+def _sampler_settings(sampler, keywords: dict) -> SamplerSettings:
+    """`sampler` (a `SamplerSettings`) or the settings from `calibrate`'s keywords; refused
+    when both say something."""
+    if sampler is None:
+        return SamplerSettings(**keywords).checked()
+    if not isinstance(sampler, SamplerSettings):
+        raise InputError(f"sampler must be a SamplerSettings, got {type(sampler).__name__}")
+    default = SamplerSettings()
+    changed = [k for k, value in keywords.items() if value != getattr(default, k)]
+    if changed:
+        raise InputError(
+            f"give the sampler settings either as sampler=SamplerSettings(...) or as keywords, "
+            f"not both (keywords given: {', '.join(changed)})"
+        )
+    return sampler.checked()
+
+
+def _drives_of(given, c_rate, protocol):
+    """(c_rate, protocol) of a calibration of `Curve` objects: what each curve carries (one
+    rate for all, or one entry per curve), or the arguments when no curve carries one."""
+    drives = [c.drive for c in given]
+    known = [d is not None for d in drives]
+    labels = [
+        f"curve {k}" if c.label == "curve" and len(given) > 1 else c.label
+        for k, c in enumerate(given)
+    ]
+    if any(known):
+        if c_rate is not None or protocol is not None:
+            raise InputError(
+                "the curves carry their C-rates or protocols: do not also pass c_rate or protocol"
+            )
+        if not all(known):
+            k = known.index(False)
+            raise InputError(
+                f"{labels[k]}: the curve's C-rate or protocol is unknown; give it as "
+                "Curve(t, v, c_rate=...) or Curve(t, v, protocol=...) (or Curve.from_csv with a "
+                "current_A column)"
+            )
+        if all(_is_rate(d) for d in drives) and len({round(d, 6) for d in drives}) == 1:
+            return drives[0], None
+        return None, drives
+    if c_rate is None and protocol is None:
+        raise InputError(
+            f"the C-rate or protocol of {', '.join(labels)} is unknown: give Curve(t, v, c_rate=...) or "
+            "Curve(t, v, protocol=...), or c_rate= / protocol= for every curve"
+        )
+    return c_rate, protocol
+
+
+def _curves_and_models(t, v, model, likelihood, voltage_model, c_rate, protocol, voltage_range):
+    """(curves, is_fleet, voltage_model, curve_models): the checked curves, the calibration's
+    (first) voltage model, and one model per curve when they differ (else None)."""
+    given = curve_objects(t, v)
+    if given is not None:
+        c_rate, protocol = _drives_of(given, c_rate, protocol)
+        if protocol is not None and len(given) == 1 and not _is_entry_list(protocol):
+            protocol = [protocol]
+    per_curve = protocol is not None or isinstance(voltage_model, (list, tuple))
+    if not per_curve:
+        voltage_model = resolve_voltage_model(model, likelihood, voltage_model, c_rate)
+        curves, is_fleet = as_curves(t, v, t_max=voltage_model.t_max, voltage_range=voltage_range)
+        return curves, is_fleet, voltage_model, None
+    curves, is_fleet = as_curves(t, v, t_max=np.inf, voltage_range=voltage_range)
+    curve_models = resolve_curve_models(model, likelihood, voltage_model, c_rate, protocol,
+                                        len(curves))  # fmt: skip
+    for k, (c, m) in enumerate(zip(curves, curve_models)):
+        if c.t[-1] > m.t_max:
+            raise InputError(
+                f"curve {k}: time {c.t[-1]:g} s is outside its model's window "
+                f"[0, {m.t_max:g}] s ({m.name}"
+                + (", the protocol's nominal length)" if m.c_rate is None else ")")
+            )
+    voltage_model = curve_models[0]
+    if all(m is voltage_model for m in curve_models):
+        curve_models = None  # one model for every curve: the vmapped path
+    return curves, is_fleet, voltage_model, curve_models
+
+
+def _check_noise(sigma, sigma_prior_mV):
+    if sigma is not None:
+        sigma = float(sigma)
+        if not (np.isfinite(sigma) and sigma > 0):
+            raise InputError(f"sigma must be a positive noise standard deviation in V, got {sigma}")
+        if sigma > 0.1:
+            raise InputError(f"sigma = {sigma:g} V is implausibly large; sigma is in V, not mV")
+    sigma_prior_mV = float(sigma_prior_mV)
+    if not (np.isfinite(sigma_prior_mV) and sigma_prior_mV > 0):
+        raise InputError(f"sigma_prior_mV must be positive (mV), got {sigma_prior_mV}")
+    return sigma, sigma_prior_mV
+
+
+def _check_discrepancy(discrepancy_terms, discrepancy_scale):
+    discrepancy_terms = _positive_int(discrepancy_terms, "discrepancy_terms")
+    try:
+        discrepancy_scale = float(discrepancy_scale)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"discrepancy_scale must be a positive number, got {discrepancy_scale!r}"
+        ) from None
+    if not (np.isfinite(discrepancy_scale) and discrepancy_scale > 0):
+        raise InputError(
+            "discrepancy_scale must be a positive factor of the model's error_std, got "
+            f"{discrepancy_scale!r}"
+        )
+    return discrepancy_terms, discrepancy_scale
 
 
 def calibrate(
@@ -229,6 +423,7 @@ def calibrate(
     discrepancy_scale: float = 2.0,
     dense_mass: bool = DEFAULT_DENSE_MASS,
     misfit_check: bool = True,
+    sampler: SamplerSettings | None = None,
 ) -> "CalibrationResult":
     """Posterior of the degradation parameters given measured discharge curves (NUTS).
 
@@ -250,10 +445,14 @@ def calibrate(
     (``hierarchical=True``).
 
     Args:
-        t, v: the data. One curve: ``t (T,)`` [s], ``v (T,)`` [V]. Several: ``t (T,)`` with
-            ``v (C, T)``; ``t (C, T)`` with ``v (C, T)``; lists ``[t_0, ...]`` and
-            ``[v_0, ...]`` (lengths may differ); or a list of ``(t_i, v_i)`` pairs with
-            ``v=None``. Times must be strictly increasing within [0, model t_max].
+        t, v: the data. Best: a `Curve` or a list of them, ``v=None``: each curve carries its
+            times, voltages and C-rate or protocol (``Curve(t, v, c_rate=1.0)``,
+            ``Curve.from_csv(path)``), and a curve without one is refused. Arrays: one curve
+            ``t (T,)`` [s], ``v (T,)`` [V]; several: ``t (T,)`` with ``v (C, T)``;
+            ``t (C, T)`` with ``v (C, T)``; lists ``[t_0, ...]`` and ``[v_0, ...]`` (lengths
+            may differ); or a list of ``(t_i, v_i)`` pairs with ``v=None``; their rate is
+            `c_rate` (default: the voltage model's, 2C for the bundled surrogate) or
+            `protocol`. Times must be strictly increasing within [0, model t_max].
         model: ``"spm"`` (``"p2d"`` once its surrogate exists).
         num_chains: independent NUTS chains (default 4).
         num_warmup, num_samples: warm-up (adaptation) and kept iterations per chain (default
@@ -306,6 +505,9 @@ def calibrate(
         misfit_check: run the posterior predictive checks after sampling (default True;
             `CalibrationResult.checks`): the inferred sigma against its prior and the
             residuals against white noise, per curve.
+        sampler: the NUTS settings as one `SamplerSettings` (num_chains, num_warmup,
+            num_samples, seed, chain_method, target_accept, max_tree_depth, dense_mass,
+            max_r_hat, min_ess) instead of those keywords.
 
     Returns:
         A `CalibrationResult`.
@@ -329,48 +531,23 @@ def calibrate(
         >>> result.summary["k_Ds"]["mean"]  # doctest: +SKIP
     """
     custom_model = voltage_model is not None
-    per_curve = protocol is not None or isinstance(voltage_model, (list, tuple))
-    if per_curve:
-        curves, is_fleet = as_curves(t, v, t_max=np.inf, voltage_range=voltage_range)
-        curve_models = resolve_curve_models(model, likelihood, voltage_model, c_rate, protocol,
-                                            len(curves))  # fmt: skip
-        for k, (c, m) in enumerate(zip(curves, curve_models)):
-            if c.t[-1] > m.t_max:
-                raise InputError(
-                    f"curve {k}: time {c.t[-1]:g} s is outside its model's window "
-                    f"[0, {m.t_max:g}] s ({m.name}"
-                    + (", the protocol's nominal length)" if m.c_rate is None else ")")
-                )
-        voltage_model = curve_models[0]
-        if all(m is voltage_model for m in curve_models):
-            curve_models = None  # one model for every curve: the vmapped path
-    else:
-        voltage_model = resolve_voltage_model(model, likelihood, voltage_model, c_rate)
-        curves, is_fleet = as_curves(t, v, t_max=voltage_model.t_max, voltage_range=voltage_range)
-        curve_models = None
+    curves, is_fleet, voltage_model, curve_models = _curves_and_models(
+        t, v, model, likelihood, voltage_model, c_rate, protocol, voltage_range
+    )
     if custom_model:
         likelihood = "custom"
     joint = bool(joint)
     if joint and hierarchical:
         raise InputError("joint=True shares the parameters between curves: nothing to pool "
                          "with hierarchical=True")  # fmt: skip
-    num_chains = _positive_int(num_chains, "num_chains")
-    num_warmup = _positive_int(num_warmup, "num_warmup")
-    num_samples = _positive_int(num_samples, "num_samples")
+    run = _sampler_settings(sampler, dict(
+        num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples, seed=seed,
+        chain_method=chain_method, target_accept=target_accept, max_tree_depth=max_tree_depth,
+        dense_mass=dense_mass, max_r_hat=max_r_hat, min_ess=min_ess,
+    ))  # fmt: skip
     priors = check_priors(priors, voltage_model.space)
     error_mode = surrogate_error_mode(surrogate_error)
-    discrepancy_terms = _positive_int(discrepancy_terms, "discrepancy_terms")
-    try:
-        discrepancy_scale = float(discrepancy_scale)
-    except (TypeError, ValueError):
-        raise InputError(
-            f"discrepancy_scale must be a positive number, got {discrepancy_scale!r}"
-        ) from None
-    if not (np.isfinite(discrepancy_scale) and discrepancy_scale > 0):
-        raise InputError(
-            "discrepancy_scale must be a positive factor of the model's error_std, got "
-            f"{discrepancy_scale!r}"
-        )
+    discrepancy_terms, discrepancy_scale = _check_discrepancy(discrepancy_terms, discrepancy_scale)
     discrepancy_std_V = None
     if error_mode == "correlated" and curve_models is not None:
         raise InputError(
@@ -379,29 +556,13 @@ def calibrate(
         )
     if error_mode == "correlated":
         discrepancy_std_V = discrepancy_std(voltage_model, discrepancy_scale)
-    if sigma is not None:
-        sigma = float(sigma)
-        if not (np.isfinite(sigma) and sigma > 0):
-            raise InputError(f"sigma must be a positive noise standard deviation in V, got {sigma}")
-        if sigma > 0.1:
-            raise InputError(f"sigma = {sigma:g} V is implausibly large; sigma is in V, not mV")
-    sigma_prior_mV = float(sigma_prior_mV)
-    if not (np.isfinite(sigma_prior_mV) and sigma_prior_mV > 0):
-        raise InputError(f"sigma_prior_mV must be positive (mV), got {sigma_prior_mV}")
+    sigma, sigma_prior_mV = _check_noise(sigma, sigma_prior_mV)
     if hierarchical and len(curves) < 2:
         raise InputError("hierarchical=True needs at least 2 curves")
     if hierarchical and len(priors) == len(voltage_model.space):
         raise InputError("hierarchical=True has nothing to pool: every parameter has a user prior")
-    if not 0 < target_accept < 1:
-        raise InputError(f"target_accept must be in (0, 1), got {target_accept}")
-    if chain_method is None:
-        enough = num_chains > 1 and jax.local_device_count() >= num_chains
-        chain_method = "parallel" if enough else DEFAULT_CHAIN_METHOD
-    if chain_method not in CHAIN_METHODS:
-        raise InputError(f"unknown chain_method {chain_method!r}; choose one of {CHAIN_METHODS}")
-    if num_chains == 1:
-        chain_method = "sequential"
-    min_ess = 100.0 * num_chains if min_ess is None else float(min_ess)
+    num_chains, num_warmup, num_samples = run.num_chains, run.num_warmup, run.num_samples
+    seed, chain_method, min_ess = run.seed, run.chain_method, run.min_ess
 
     t_pad, v_pad, mask = pad_curves(curves)
     options = dict(
@@ -422,9 +583,9 @@ def calibrate(
         num_warmup=num_warmup,
         num_samples=num_samples,
         chain_method=chain_method,
-        target_accept=float(target_accept),
-        max_tree_depth=int(max_tree_depth),
-        dense_mass=bool(dense_mass),
+        target_accept=run.target_accept,
+        max_tree_depth=run.max_tree_depth,
+        dense_mass=run.dense_mass,
         init_strategy=_INIT_STRATEGY,
         progress_every=max(1, total // (100 * num_chains)) if progress_bar else 0,
     )
@@ -477,9 +638,9 @@ def calibrate(
         num_samples=num_samples,
         seed=seed,
         chain_method=chain_method,
-        target_accept=target_accept,
-        max_tree_depth=max_tree_depth,
-        dense_mass=bool(dense_mass),
+        target_accept=run.target_accept,
+        max_tree_depth=run.max_tree_depth,
+        dense_mass=run.dense_mass,
         sigma_fixed_V=sigma,
         sigma_prior_mV=sigma_prior_mV,
         surrogate_error=error_mode,
@@ -492,7 +653,7 @@ def calibrate(
         else float(voltage_model.c_rate),
         joint=joint,
         curve_models=None if curve_models is None else [_describe_model(m) for m in curve_models],
-        max_r_hat=max_r_hat,
+        max_r_hat=run.max_r_hat,
         min_ess=min_ess,
     )
     result = CalibrationResult(

@@ -25,17 +25,76 @@ EXAMPLES = ("spm_2c_example",)
 
 @dataclasses.dataclass(frozen=True)
 class Curve:
-    """One checked discharge curve.
+    """One measured curve: what `calibrate` takes (a `Curve` or a list of them).
+
+    ``Curve(t, v, c_rate=2.0)`` (a constant-current discharge from the initial state) or
+    ``Curve(t, v, protocol=jaxbatt.Protocol([...]))``; `Curve.from_csv` reads a file and its
+    ``current_A`` column. A curve without a C-rate or protocol is refused by `calibrate`
+    (unless it is given one for every curve). The values are checked against the voltage
+    model when calibrating (`check_curve`).
 
     Attributes:
         t: times [s], shape (T,), strictly increasing.
         v: terminal voltages [V], shape (T,).
         label: where it came from (file name or ``"curve 2"``), used in messages and plots.
+        c_rate: the discharge rate [C] of a constant-current curve, else None.
+        protocol: the `jaxbatt.Protocol` (or its list of steps) the curve ran, else None.
     """
 
     t: np.ndarray
     v: np.ndarray
     label: str = "curve"
+    c_rate: float | None = None
+    protocol: object = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "t", _float_array(self.t, f"{self.label}: times"))
+        object.__setattr__(self, "v", _float_array(self.v, f"{self.label}: voltages"))
+        if self.c_rate is not None and self.protocol is not None:
+            raise InputError(f"{self.label}: give either c_rate or protocol, not both")
+        if self.c_rate is not None:
+            from .._validation import check_c_rate  # noqa: PLC0415
+
+            object.__setattr__(self, "c_rate", check_c_rate(self.c_rate))
+
+    @property
+    def drive(self):
+        """The curve's C-rate (a float) or protocol, or None when unknown."""
+        return self.c_rate if self.protocol is None else self.protocol
+
+    @classmethod
+    def from_csv(cls, path, *, c_rate=None, cell=None):
+        """The curve in CSV file `path` (``time_s,voltage_V[,current_A]``, see
+        `read_curve_csv`): its C-rate or protocol from the ``current_A`` column (`curve_drive`;
+        1C of `cell`, default the nrel cell), else `c_rate`. A `c_rate` that contradicts the
+        column is refused."""
+        from ..cells import nrel_cell  # noqa: PLC0415
+
+        label = os.path.basename(os.fspath(path))
+        one_c = (cell or nrel_cell()).one_c_current
+        t, v, _, _ = _read_csv_with_lines(path)
+        drive = curve_drive(path, one_c, label)
+        if drive is None:
+            return cls(t, v, label=label, c_rate=c_rate)
+        if not isinstance(drive, float):
+            if c_rate is not None:
+                raise InputError(
+                    f"{label}: its current_A column varies (a protocol), but c_rate = {c_rate:g} "
+                    "says a constant-current discharge"
+                )
+            return cls(t, v, label=label, protocol=drive)
+        if c_rate is not None and abs(drive - c_rate) > CONSTANT_CURRENT_RTOL * c_rate:
+            raise InputError(
+                f"{label}: its current_A column is a {drive:.3g}C discharge but c_rate is {c_rate:g}"
+            )
+        return cls(t, v, label=label, c_rate=drive)
+
+
+def _float_array(x, what):
+    try:
+        return np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{what} must be numbers, got {type(x).__name__}") from e
 
 
 def _locator(label: str, lines):
@@ -210,18 +269,43 @@ def load_curve_csv(path, *, t_max: float, voltage_range=VOLTAGE_RANGE, min_point
     )  # fmt: skip
 
 
+def curve_objects(t, v):
+    """The list of `Curve` objects when `t` is one or a list of them (then `v` must be None),
+    else None (the array forms of `as_curves`)."""
+    if isinstance(t, Curve):
+        given = [t]
+    elif isinstance(t, (list, tuple)) and t and all(isinstance(c, Curve) for c in t):
+        given = list(t)
+    elif isinstance(t, (list, tuple)) and any(isinstance(c, Curve) for c in t):
+        raise InputError("give a list of Curve objects or of arrays, not a mix of both")
+    else:
+        return None
+    if v is not None:
+        raise InputError("with Curve objects, v must be None: each Curve carries its voltages")
+    return given
+
+
 def as_curves(t, v, *, t_max: float, voltage_range=VOLTAGE_RANGE, min_points=MIN_POINTS):
     """Normalise the data forms `calibrate` accepts into checked curves.
 
     Accepted forms: one curve ``t (T,), v (T,)``; several on one grid ``t (T,), v (C, T)``;
     several ``t (C, T), v (C, T)``; ragged lists ``t = [t_0, t_1, ...], v = [v_0, ...]``;
-    or a list of pairs ``t = [(t_0, v_0), (t_1, v_1), ...]`` with ``v = None``.
+    a list of pairs ``t = [(t_0, v_0), (t_1, v_1), ...]`` with ``v = None``; or a `Curve`
+    (one curve) or a list of them with ``v = None`` (each keeps its label, rate, protocol).
 
     Returns:
         ``(curves, is_fleet)``: a list of `Curve` and whether several curves were given
         (a 2-D or list input with one curve is still a fleet of one).
     """
     kw = dict(t_max=t_max, voltage_range=voltage_range, min_points=min_points)
+    given = curve_objects(t, v)
+    if given is not None:
+        curves = []
+        for k, c in enumerate(given):
+            label = f"curve {k}" if c.label == "curve" and len(given) > 1 else c.label
+            checked = check_curve(c.t, c.v, label=label, **kw)
+            curves.append(dataclasses.replace(checked, c_rate=c.c_rate, protocol=c.protocol))
+        return curves, not isinstance(t, Curve)
     if v is None:
         if not isinstance(t, (list, tuple)) or not all(
             isinstance(c, (list, tuple)) and len(c) == 2 for c in t

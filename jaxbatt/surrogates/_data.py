@@ -20,6 +20,9 @@ class SolverData(eqx.Module):
         x_anode, x_cathode: stoichiometries (M, T, n).
         x_surface: surface stoichiometries (M, T, 2) (anode, cathode).
         voltage: terminal voltage [V] (M, T).
+        c_rate: the discharge rate of each set (M,), or None: the surrogate's (reference)
+            rate. Row m's physical times are t * c_ref / c_rate[m] (its window's same depth
+            of discharge); `t` holds the times at the reference rate c_ref.
     """
 
     theta: jax.Array
@@ -29,6 +32,14 @@ class SolverData(eqx.Module):
     x_cathode: jax.Array
     x_surface: jax.Array
     voltage: jax.Array
+    c_rate: jax.Array | None = None
+
+
+def data_rates(surrogate, data: SolverData):
+    """The rate of every row of `data` (M,)."""
+    if data.c_rate is None:
+        return jnp.full(data.theta.shape[:1], surrogate.c_rate)
+    return data.c_rate
 
 
 def training_times(t_max: float, n: int = 136):
@@ -44,16 +55,29 @@ def training_times(t_max: float, n: int = 136):
     return np.unique(np.concatenate([np.linspace(0.0, t_max, n)[1:], early]))
 
 
-def solver_data(surrogate, theta, t=None, *, n_r: int = 30, chunk: int = 64) -> SolverData:
-    """Solve the SPM of `surrogate`'s cell at each row of `theta` (vmapped, in chunks)."""
+def solver_data(
+    surrogate, theta, t=None, *, c_rate=None, n_r: int = 30, chunk: int = 64
+) -> SolverData:
+    """Solve the SPM of `surrogate`'s cell at each row of `theta` (vmapped, in chunks).
+
+    `t`: times at the reference rate (default `training_times`); `c_rate`: one rate per row
+    (M,) for a rate-input surrogate, each row solved at times t * c_ref / c_rate (default:
+    every row at the reference rate)."""
     t = training_times(surrogate.t_max) if t is None else np.asarray(t, float)
     settings = {**REFERENCE_SETTINGS, "n_r_anode": n_r, "n_r_cathode": n_r}
     solver = SPMSolver(
         cell=surrogate.cell, space=surrogate.space, kinetics=surrogate.kinetics, **settings
     )
-    solve = jax.jit(jax.vmap(lambda th: solver.solve(th, t, surrogate.c_rate)))
     theta = np.atleast_2d(np.asarray(theta, float))
-    parts = [solve(jnp.asarray(theta[i : i + chunk])) for i in range(0, len(theta), chunk)]
+    reference = surrogate.c_rate
+    rates = np.full(len(theta), reference) if c_rate is None else np.asarray(c_rate, float)
+    if rates.shape != (len(theta),):
+        raise ValueError(f"c_rate must hold one rate per parameter set ({len(theta)}), got {rates.shape}")
+    solve = jax.jit(jax.vmap(lambda th, c: solver.solve(th, t * (reference / c), c)))
+    parts = [
+        solve(jnp.asarray(theta[i : i + chunk]), jnp.asarray(rates[i : i + chunk]))
+        for i in range(0, len(theta), chunk)
+    ]
     sol = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
     if not bool(jnp.all(sol.success)):
         raise RuntimeError("the SPM solver failed while generating surrogate data")
@@ -68,10 +92,17 @@ def solver_data(surrogate, theta, t=None, *, n_r: int = 30, chunk: int = 64) -> 
             [sol.c_surf_anode / a.max_concentration, sol.c_surf_cathode / c.max_concentration], -1
         ),
         voltage=sol.voltage,
+        c_rate=None if c_rate is None else jnp.asarray(rates),
     )
 
 
 def voltage_errors_mV(surrogate, data: SolverData):
     """Absolute voltage errors |V_surrogate - V_solver| [mV], shape (M, T)."""
-    pred = jax.jit(jax.vmap(surrogate.voltage_vector, (0, None)))(data.theta, data.t)
+    reference = surrogate.c_rate
+    if data.c_rate is None:
+        pred = jax.jit(jax.vmap(surrogate.voltage_vector, (0, None)))(data.theta, data.t)
+    else:
+        pred = jax.jit(
+            jax.vmap(lambda th, c: surrogate.voltage_vector(th, data.t * (reference / c), c))
+        )(data.theta, data.c_rate)
     return 1e3 * jnp.abs(pred - data.voltage)

@@ -29,6 +29,7 @@ def train_hierarchy(
     progress: bool = True,
     surrogate: SPMSurrogate | None = None,
     ansatz: str = "sigmoid",
+    c_rate_range: tuple[float, float] | None = None,
 ) -> TrainResult:
     """Train level 1 with `config`, then each further level (a frozen lower level plus a
     scaled correction) with `upper_config` (default: `config`). Each level is checkpointed
@@ -36,15 +37,17 @@ def train_hierarchy(
     interrupted level continues from its training state. `lower_kinetics` (e.g. ``"linear"``)
     gives level 1 a lower-fidelity physics; the upper levels use full Butler-Volmer.
     `ansatz` is the concentration ansatz of a new surrogate (``"sigmoid"`` or
-    ``"conservative"``, see `SPMSurrogate`). The final checkpoint's header records, per
+    ``"conservative"``, see `SPMSurrogate`); `c_rate_range` = (lo, hi) makes the C-rate an
+    input of a new surrogate (reference rate 2C, window 1350 s there). The final checkpoint's header records, per
     level, how many solver parameter sets the loss saw (``meta["n_data_parameters"]``).
     """
     upper_config = config if upper_config is None else upper_config
     keys = jax.random.split(jax.random.key(seed), n_levels)
     if surrogate is None:
         surrogate = spm_surrogate(
-            network, key=keys[0], kinetics=lower_kinetics or "butler_volmer", ansatz=ansatz
-        )
+            network, key=keys[0], kinetics=lower_kinetics or "butler_volmer", ansatz=ansatz,
+            c_rate_range=c_rate_range,
+        )  # fmt: skip
     history, n_data = [], []
     data = make_data(surrogate, config)
     for level in range(1, n_levels + 1):

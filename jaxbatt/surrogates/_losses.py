@@ -18,7 +18,7 @@ from ..physics import (
     surface_flux_residual,
     symmetry_residual,
 )
-from ._data import SolverData
+from ._data import SolverData, data_rates
 
 # Reference weights (Hassanaly et al.): concentration residuals 10, surface flux 250, others 1.
 REFERENCE_WEIGHTS = {
@@ -65,47 +65,78 @@ class LossConfig:
         return dict(self.weights)
 
 
+def sample_rates(key, surrogate, shape):
+    """C-rates log-uniform over a rate-input surrogate's range; its reference rate otherwise."""
+    if not surrogate.rate_input:
+        return jnp.full(shape, surrogate.c_rate)
+    lo, hi = surrogate.c_rate_range
+    return jnp.exp(jax.random.uniform(key, shape, minval=jnp.log(lo), maxval=jnp.log(hi)))
+
+
 def sample_collocation(key, surrogate, config: LossConfig):
-    """Random collocation points: dict of t [s], r_hat [-] and theta (physical)."""
+    """Random collocation points: dict of t [s] (at the reference rate; at rate c the point's
+    time is t c_ref / c, the same depth of discharge), r_hat [-], theta (physical) and the
+    rates c ("c_rate", one per parameter set)."""
     space = surrogate.space
     t_end = surrogate.t_max if config.t_window is None else config.t_window
     n = config.n_interior + config.n_boundary
-    k_t, k_e, k_r, k_p = jax.random.split(key, 4)
+    k_t, k_e, k_r, k_p, k_c = jax.random.split(key, 5)
     u = jax.random.uniform(k_t, (n,))
     early = jax.random.uniform(k_e, (n,)) < config.early_fraction
     t = t_end * jnp.where(early, u**2, u)
     r_hat = jax.random.uniform(k_r, (config.n_interior,))
     m = config.n_interior
     if config.parameter_grid:
-        theta = space.from_unit(jax.random.uniform(k_p, (config.parameter_grid, len(space))))
-        return {"t": t[:m], "r_hat": r_hat, "theta": theta, "t_boundary": t[m:], "grid": True}
+        g = config.parameter_grid
+        theta = space.from_unit(jax.random.uniform(k_p, (g, len(space))))
+        rates = sample_rates(k_c, surrogate, (g,))
+        return {
+            "t": t[:m], "r_hat": r_hat, "theta": theta, "c_rate": rates,
+            "t_boundary": t[m:], "grid": True,
+        }  # fmt: skip
     theta = space.from_unit(jax.random.uniform(k_p, (n, len(space))))
+    rates = sample_rates(k_c, surrogate, (n,))
     return {
-        "t": t[:m], "r_hat": r_hat, "theta": theta[:m],
-        "t_boundary": t[m:], "theta_boundary": theta[m:],
+        "t": t[:m], "r_hat": r_hat, "theta": theta[:m], "c_rate": rates[:m],
+        "t_boundary": t[m:], "theta_boundary": theta[m:], "c_rate_boundary": rates[m:],
     }  # fmt: skip
 
 
 def _at_points(fn, points, theta, grid: bool):
     """fn(*point, theta) at each point with its own parameters, or (grid) at every point for
-    every parameter set: shape (G, n) (the outer vmap leaves parameter-free work unbatched)."""
+    every parameter set: shape (G, n) (the outer vmap leaves parameter-free work unbatched).
+    `theta` may be a pytree (parameters and rates) whose leaves share the leading axis."""
     if grid:
         return jax.vmap(lambda th: jax.vmap(lambda *a: fn(*a, th))(*points))(theta)
     return jax.vmap(fn)(*points, theta)
 
 
-def _concentration_derivatives(surrogate, k, t, r, theta):
-    """c, dc/dt, dc/dr, d2c/dr2 of electrode k at physical (t [s], r [m]) by forward mode."""
+def _at_rate(surrogate, t_ref, rate):
+    """(t, tn) of a time drawn at the reference rate, run at `rate`: the physical time
+    t_ref c_ref / rate [s] and the normalised time t_ref / t_max, which does not depend on the
+    rate (so the separable trunks see one time per point, not one per rate)."""
+    return t_ref * (surrogate.c_rate / rate), t_ref / surrogate.t_max
+
+
+def _concentration_derivatives(surrogate, k, t_ref, r, theta, c_rate):
+    """c, dc/dt, dc/dr, d2c/dr2 of electrode k at time t_ref (drawn at the reference rate,
+    run at `c_rate`: see `_at_rate`) and radius r [m], by forward mode; d/dt is along the
+    physical time t."""
     electrode = (surrogate.cell.anode, surrogate.cell.cathode)[k]
     radius = electrode.particle_radius
+    t, tn = _at_rate(surrogate, t_ref, c_rate)
 
-    def c_of(t, r):
-        return surrogate.concentrations(t, r / radius, theta)[k]
+    def c_of(t, tn, r):
+        return surrogate._concentrations_at(t, r / radius, theta, c_rate, tn)[k]
 
-    c, dc_dt = jax.jvp(lambda s: c_of(s, r), (t,), (jnp.ones_like(t),))
+    # d/dt moves t and tn = t / window(c_rate) together
+    c, dc_dt = jax.jvp(
+        lambda s, sn: c_of(s, sn, r), (t, tn),
+        (jnp.ones_like(t), jnp.ones_like(t) / surrogate.window(c_rate)),
+    )  # fmt: skip
 
     def first(r):
-        return jax.jvp(lambda q: c_of(t, q), (r,), (jnp.ones_like(r),))
+        return jax.jvp(lambda q: c_of(t, tn, q), (r,), (jnp.ones_like(r),))
 
     (_, dc_dr), (_, d2c_dr2) = jax.jvp(first, (r,), (jnp.ones_like(r),))
     return c, dc_dt, dc_dr, d2c_dr2
@@ -116,11 +147,21 @@ def physics_terms(surrogate, batch) -> dict:
     flux (r = R_s) and, when the potentials come from network heads, kinetics."""
     cell = surrogate.cell
     temperature = cell.temperature
-    i = cell.current_density(surrogate.c_rate)
-    fluxes = galvanostatic_fluxes(cell, i)
-    flux_scale = jnp.abs(fluxes[0])
+    reference = surrogate.c_rate
     grid = batch.get("grid", False)
-    theta_boundary = batch["theta"] if grid else batch["theta_boundary"]
+    # each point's parameters travel with its rate; times are drawn at the reference rate
+    # and mapped to t c_ref / c (a no-op for a fixed-rate surrogate)
+    rates = batch.get("c_rate", jnp.full(batch["theta"].shape[:1], reference))
+    cond = (batch["theta"], rates)
+    if grid:
+        cond_boundary = cond
+    else:
+        rates_b = batch.get("c_rate_boundary", jnp.full(batch["theta_boundary"].shape[:1], reference))
+        cond_boundary = (batch["theta_boundary"], rates_b)
+
+    def fluxes_at(c):
+        return galvanostatic_fluxes(cell, cell.current_density(c))
+
     terms = {"diffusion": 0.0, "symmetry": 0.0, "surface_flux": 0.0}
     for k, electrode in enumerate((cell.anode, cell.cathode)):
         radius = electrode.particle_radius
@@ -132,37 +173,47 @@ def physics_terms(surrogate, batch) -> dict:
 
         d_diffusivity = jax.grad(diffusivity)
 
-        def interior(t, r_hat, theta, k=k, radius=radius, diffusivity=diffusivity, dd=d_diffusivity):
+        def interior(t, r_hat, cond, k=k, radius=radius, diffusivity=diffusivity, dd=d_diffusivity):
+            theta, rate = cond
             r = r_hat * radius
-            c, c_t, c_r, c_rr = _concentration_derivatives(surrogate, k, t, r, theta)
-            return spherical_diffusion_residual(
+            c, c_t, c_r, c_rr = _concentration_derivatives(surrogate, k, t, r, theta, rate)
+            residual = spherical_diffusion_residual(
                 c, c_t, c_r, c_rr, r, diffusivity(c, theta), dd(c, theta)
             )
+            return residual * surrogate.window(rate) / c_max
 
-        res = _at_points(interior, (batch["t"], batch["r_hat"]), batch["theta"], grid)
-        terms["diffusion"] += jnp.mean((res * surrogate.t_max / c_max) ** 2) / 2
+        res = _at_points(interior, (batch["t"], batch["r_hat"]), cond, grid)
+        terms["diffusion"] += jnp.mean(res**2) / 2
 
-        def boundary(t, theta, k=k, radius=radius, c_max=c_max, diffusivity=diffusivity):
-            _, _, slope_0, _ = _concentration_derivatives(surrogate, k, t, 0.0, theta)
-            c_s, _, slope_s, _ = _concentration_derivatives(surrogate, k, t, radius, theta)
+        def boundary(t, cond, k=k, radius=radius, c_max=c_max, diffusivity=diffusivity):
+            theta, rate = cond
+            fluxes = fluxes_at(rate)
+            _, _, slope_0, _ = _concentration_derivatives(surrogate, k, t, 0.0, theta, rate)
+            c_s, _, slope_s, _ = _concentration_derivatives(surrogate, k, t, radius, theta, rate)
             return (
                 symmetry_residual(slope_0) * radius / c_max,
-                surface_flux_residual(diffusivity(c_s, theta), slope_s, fluxes[k]) / flux_scale,
+                surface_flux_residual(diffusivity(c_s, theta), slope_s, fluxes[k])
+                / jnp.abs(fluxes[0]),
             )
 
-        sym, flux = _at_points(boundary, (batch["t_boundary"],), theta_boundary, grid)
+        sym, flux = _at_points(boundary, (batch["t_boundary"],), cond_boundary, grid)
         terms["symmetry"] += jnp.mean(sym**2) / 2
         terms["surface_flux"] += jnp.mean(flux**2) / 2
     if surrogate.potentials_from == "network":
 
-        def kinetics(t, theta):
-            phi_e, phi_s = surrogate.potentials(t, theta)
-            c_a, c_c = surrogate.concentrations(t, 1.0, theta)
+        def kinetics(t, cond):
+            theta, rate = cond
+            t, tn = _at_rate(surrogate, t, rate)
+            i = cell.current_density(rate)
+            phi_e, phi_s = surrogate._potentials_at(t, theta, rate, tn)
+            c_a, c_c = surrogate._concentrations_at(t, 1.0, theta, rate, tn)
             applied = surrogate.space.apply(cell, theta)
-            return spm_kinetics_residuals(applied, phi_e, phi_s, c_a, c_c, i, surrogate.kinetics)
+            r_a, r_c = spm_kinetics_residuals(applied, phi_e, phi_s, c_a, c_c, i, surrogate.kinetics)
+            scale = jnp.abs(fluxes_at(rate)[0])
+            return r_a / scale, r_c / scale
 
-        r_a, r_c = _at_points(kinetics, (batch["t_boundary"],), theta_boundary, grid)
-        terms["kinetics"] = jnp.mean((r_a / flux_scale) ** 2 + (r_c / flux_scale) ** 2) / 2
+        r_a, r_c = _at_points(kinetics, (batch["t_boundary"],), cond_boundary, grid)
+        terms["kinetics"] = jnp.mean(r_a**2 + r_c**2) / 2
     return terms
 
 
@@ -183,10 +234,22 @@ def data_term(surrogate, data: SolverData, key, n: int, grid: int = 0):
     target_a = jnp.where(surf, data.x_surface[m, ti, 0], data.x_anode[m, ti, rc])
     target_c = jnp.where(surf, data.x_surface[m, ti, 1], data.x_cathode[m, ti, rc])
     theta, t = data.theta[m.reshape(-1)], data.t[ti.reshape(-1)]
-    c_a, c_c = _at_points(surrogate.concentrations, (t, r_hat), theta, bool(grid))
+    cond = (theta, data_rates(surrogate, data)[m.reshape(-1)])
+
+    def fields(t, r_hat, cond):  # data times are at the reference rate, like collocation's
+        theta, rate = cond
+        t, tn = _at_rate(surrogate, t, rate)
+        return surrogate._concentrations_at(t, r_hat, theta, rate, tn)
+
+    def voltage(t, cond):
+        theta, rate = cond
+        t, tn = _at_rate(surrogate, t, rate)
+        return surrogate._potentials_at(t, theta, rate, tn)[1]
+
+    c_a, c_c = _at_points(fields, (t, r_hat), cond, bool(grid))
     err_a = (c_a / surrogate.cell.anode.max_concentration - target_a) / DATA_STOICHIOMETRY_SCALE
     err_c = (c_c / surrogate.cell.cathode.max_concentration - target_c) / DATA_STOICHIOMETRY_SCALE
-    v = _at_points(lambda s, th: surrogate.potentials(s, th)[1], (t,), theta, bool(grid))
+    v = _at_points(voltage, (t,), cond, bool(grid))
     err_v = (v - data.voltage[m, ti]) / DATA_VOLTAGE_SCALE
     return jnp.mean(err_a**2 + err_c**2 + err_v**2) / 3
 

@@ -1,6 +1,8 @@
-"""The training recipe of the bundled physics-only SPM surrogate, shared by
-`scripts/train_spm_physics.py` and ``jaxbatt train spm --physics-only``.
+"""Training recipes of bundled SPM surrogates, shared by their scripts and the CLI:
+the physics-only one (`scripts/train_spm_physics.py`, ``jaxbatt train spm --physics-only``)
+and the rate-input one (`scripts/train_spm_rates.py`, ``jaxbatt train spm --c-rates 0.5:5``).
 
+Physics-only:
 No solver data in the loss: the conservative ansatz (`_ansatz.py`) makes the inventory, the
 r = 0 symmetry and the surface flux exact, so the loss is the interior diffusion residual
 alone (the boundary terms are zero by construction; their weights are 0 and only a few
@@ -25,3 +27,15 @@ PHYSICS_ONLY_TRAIN = TrainConfig(
 )  # fmt: skip
 PHYSICS_ONLY_OPTIONS = {"ansatz": "conservative"}
 PHYSICS_ONLY_RECIPE = (PHYSICS_ONLY_NETWORK, PHYSICS_ONLY_TRAIN, PHYSICS_ONLY_OPTIONS)
+
+# The rate-input surrogate: the bundled 2C model's network and loss (physics residuals plus
+# solver data on tensor-grid batches), the log-rate as a further branch input, twice the
+# solver sets (the box's corners at both ends of the rate range, then random draws at
+# log-uniform rates) and 2.5x the Adam steps.
+RATES_RANGE = (0.5, 5.0)
+RATES_NETWORK = NetworkConfig(architecture="separable", block="modified", width=64, depth=3)
+RATES_TRAIN = TrainConfig(
+    adam_steps=50_000, lbfgs_steps=0, learning_rate=1e-3, final_learning_rate=1e-5,
+    loss=LossConfig(n_interior=128, n_boundary=64, n_data=64, parameter_grid=16),
+    n_data_parameters=512, n_validation=32, chunk=500, validate_every=2000, seed=0,
+)  # fmt: skip

@@ -43,6 +43,12 @@ class SPMSurrogate(AbstractVoltageModel):
       predicted surface concentrations through the SPM kinetics (`spm_potentials`), so the
       kinetics equations hold exactly and the potential heads are not used.
 
+    With `c_rate_range` = (lo, hi) the C-rate is an input too (a discharge from the initial
+    state at any rate in [lo, hi]): the branch network sees the log-rate beside the
+    parameters, times are scaled by the rate's window t_max * c_rate / rate (the same depth
+    of discharge at every rate; `c_rate` and `t_max` are then the reference rate and its
+    window), and every method takes ``c_rate=`` (default: the reference rate).
+
     A multi-fidelity hierarchy is the same object with several `networks`: level k adds
     `level_scales[k]` times its output to the raw output of the frozen levels below it
     (under the same hard initial condition). `level_parameters[k]`, when not None, evaluates
@@ -64,17 +70,74 @@ class SPMSurrogate(AbstractVoltageModel):
     error_std: float = eqx.field(static=True, default=0.0)
     name: str = eqx.field(static=True, default="spm")
     ansatz: str = eqx.field(static=True, default="sigmoid")
+    c_rate_range: tuple[float, float] | None = eqx.field(static=True, default=None)
+
+    # -- the C-rate ------------------------------------------------------------------------
+    @property
+    def rate_input(self) -> bool:
+        """Whether the C-rate is an input (`c_rate_range` set)."""
+        return self.c_rate_range is not None
+
+    def window(self, c_rate=None):
+        """The end of the time window [s] at `c_rate` (default: the reference rate): the
+        depth of discharge of t_max at the reference rate, t_max * c_rate / rate."""
+        return self.t_max if c_rate is None else self.t_max * self.c_rate / c_rate
+
+    def _rate(self, c_rate):
+        """The C-rate a call runs at: the reference rate for None; concrete values checked
+        (a fixed-rate surrogate only at its rate, a rate-input one inside its range)."""
+        if c_rate is None:
+            return self.c_rate
+        if _traced(c_rate):
+            return c_rate
+        c = _as_float_array(c_rate, "c_rate")
+        if self.rate_input:
+            lo, hi = self.c_rate_range
+            bad = ~(np.isfinite(c) & (c >= lo * (1 - 1e-9)) & (c <= hi * (1 + 1e-9)))
+            if bad.any():
+                raise InputError(
+                    f"c_rate = {c[bad].flat[0]:g}{_at(bad)} is outside this surrogate's range "
+                    f"[{lo:g}, {hi:g}]C; use the numerical solver (jaxbatt.simulate) there"
+                )
+        elif not np.allclose(c, self.c_rate, rtol=1e-9, atol=0.0):
+            bad = ~np.isclose(c, self.c_rate, rtol=1e-9, atol=0.0)
+            raise InputError(
+                f"c_rate = {c[bad].flat[0]:g}{_at(bad)}: this surrogate was trained at "
+                f"{self.c_rate:g}C only; use a surrogate with the C-rate as an input "
+                "(jaxbatt.load_surrogate('spm-rates')) or the numerical solver"
+            )
+        return jnp.asarray(c) if c.ndim else float(c)
+
+    def at_c_rate(self, c_rate):
+        """This surrogate as the voltage model of one discharge at `c_rate` (the
+        `AbstractVoltageModel` calibration uses); a fixed-rate surrogate returns itself at its
+        own rate and refuses any other (`InputError`)."""
+        rate = self._rate(float(c_rate))
+        if not self.rate_input:
+            return self
+        return RateSurrogate(self, float(rate))
 
     # -- features -------------------------------------------------------------------------
-    def _time_features(self, t):
-        tn = jnp.clip(t / self.t_max, 0.0, None)
+    def _time_features(self, t, c_rate=None, tn=None):
+        # tn: the normalised time t / window(c_rate) when the caller has it free of the rate
+        # (the losses: then the separable trunks are evaluated once per time, not per rate)
+        tn = t / self.window(c_rate) if tn is None else tn
+        tn = jnp.clip(tn, 0.0, None)
         return jnp.stack([2.0 * tn - 1.0, 2.0 * jnp.sqrt(tn + 1e-12) - 1.0])
 
-    def _parameter_features(self, theta, level):
+    def _rate_feature(self, c_rate):
+        lo, hi = self.c_rate_range
+        return 2.0 * (jnp.log(c_rate) - np.log(lo)) / (np.log(hi) - np.log(lo)) - 1.0
+
+    def _parameter_features(self, theta, level, c_rate=None):
         fixed = self.level_parameters[level]
         if fixed is not None:
             theta = jnp.asarray(fixed)
-        return 2.0 * self.space.to_unit(theta) - 1.0
+        features = 2.0 * self.space.to_unit(theta) - 1.0
+        if self.rate_input:
+            rate = self.c_rate if c_rate is None else c_rate
+            features = jnp.append(features, self._rate_feature(rate))
+        return features
 
     def _ramp(self, t):
         return -jnp.expm1(-t / self.tau)
@@ -88,31 +151,34 @@ class SPMSurrogate(AbstractVoltageModel):
         ]
 
     # -- raw outputs ----------------------------------------------------------------------
-    def raw_concentrations(self, t, r_hat, theta):
+    def raw_concentrations(self, t, r_hat, theta, c_rate=None, tn=None):
         """Network output z (before the hard initial condition) at one point; unchecked."""
-        tf, r = self._time_features(t), 2.0 * r_hat - 1.0
+        tf, r = self._time_features(t, c_rate, tn), 2.0 * r_hat - 1.0
         return sum(
-            self.level_scales[k][1] * net.concentrations(tf, r, self._parameter_features(theta, k))
+            self.level_scales[k][1]
+            * net.concentrations(tf, r, self._parameter_features(theta, k, c_rate))
             for k, net in self._levels()
         )
 
-    def raw_potentials(self, t, theta):
+    def raw_potentials(self, t, theta, c_rate=None, tn=None):
         """Potential-head output at one time; unchecked."""
-        tf = self._time_features(t)
+        tf = self._time_features(t, c_rate, tn)
         return sum(
-            self.level_scales[k][0] * net.potentials(tf, self._parameter_features(theta, k))
+            self.level_scales[k][0] * net.potentials(tf, self._parameter_features(theta, k, c_rate))
             for k, net in self._levels()
         )
 
     # -- physical fields, one point (pure, unchecked) -------------------------------------
-    def _concentrations_at(self, t, r_hat, theta):
+    def _concentrations_at(self, t, r_hat, theta, c_rate=None, tn=None):
+        # tn, when given, must equal t / window(c_rate) (see _time_features)
+        rate = self.c_rate if c_rate is None else c_rate
         if self.ansatz != "sigmoid":
             return conservative_concentrations(
-                lambda s: self.raw_concentrations(t, s, theta),
-                self.space.apply(self.cell, theta), self.c_rate, self._ramp(t), t, r_hat,
+                lambda s: self.raw_concentrations(t, s, theta, c_rate, tn),
+                self.space.apply(self.cell, theta), rate, self._ramp(t), t, r_hat,
                 **ANSATZ_CONSTRAINTS[self.ansatz],
             )  # fmt: skip
-        z = self.raw_concentrations(t, r_hat, theta)
+        z = self.raw_concentrations(t, r_hat, theta, c_rate, tn)
         ramp = self._ramp(t)
         out = []
         for k, electrode in enumerate((self.cell.anode, self.cell.cathode)):
@@ -124,36 +190,45 @@ class SPMSurrogate(AbstractVoltageModel):
             out.append(jnp.clip(c_max * x + offset, 0.0, c_max))
         return tuple(out)
 
-    def _potentials_at(self, t, theta):
+    def _potentials_at(self, t, theta, c_rate=None, tn=None):
         cell = self.space.apply(self.cell, theta)
-        i = cell.current_density(self.c_rate)
+        i = cell.current_density(self.c_rate if c_rate is None else c_rate)
         if self.potentials_from == "kinetics":
-            c_a, c_c = self._concentrations_at(t, 1.0, theta)
+            c_a, c_c = self._concentrations_at(t, 1.0, theta, c_rate, tn)
             return spm_potentials(cell, c_a, c_c, i, self.kinetics)
         phi0 = initial_potentials(cell, i, self.kinetics)
-        z = self.raw_potentials(t, theta)
+        z = self.raw_potentials(t, theta, c_rate, tn)
         ramp = self._ramp(t)
         return tuple(p0 + ramp * self.potential_scale * zk for p0, zk in zip(phi0, z))
 
     # -- input checks (concrete values only) ----------------------------------------------
-    def check_times(self, t):
+    def check_times(self, t, c_rate=None):
         """Raise `InputError` unless every time in `t` [s] is finite and inside this
-        surrogate's window [0, t_max]. Traced values (under jit/vmap/grad) are not checked."""
+        surrogate's window [0, t_max] (at `c_rate`, `window(c_rate)`; for an array of rates,
+        the shortest window). Traced values (under jit/vmap/grad) are not checked."""
         if _traced(t):
             return
         t = _as_float_array(t, "times t")
-        window = f"[0, {self.t_max:g}] s"
+        rate = None if c_rate is None or _traced(c_rate) else float(np.max(c_rate))
+        end = self.window(rate)
+        at = f" at {rate:g}C" if self.rate_input and rate is not None else ""
+        window = f"[0, {end:g}] s{at}"
         bad = ~np.isfinite(t)
         if bad.any():
             raise InputError(
                 f"time t = {t[bad].flat[0]}{_at(bad)} is not finite; "
                 f"this surrogate covers t in {window}"
             )
-        for mask, what in ((t < 0, "negative"), (t > self.t_max, "beyond the window")):
+        trained = (
+            f"trained over [{self.c_rate_range[0]:g}, {self.c_rate_range[1]:g}]C to "
+            f"{self.t_max * self.c_rate:g} s x C" if self.rate_input
+            else f"trained at {self.c_rate:g}C"
+        )  # fmt: skip
+        for mask, what in ((t < 0, "negative"), (t > end * (1 + 1e-12), "beyond the window")):
             if mask.any():
                 raise InputError(
                     f"time t = {t[mask].flat[0]:g} s{_at(mask)} is {what}: this "
-                    f"surrogate covers t in {window} only (trained at {self.c_rate:g}C); use the "
+                    f"surrogate covers t in {window} only ({trained}); use the "
                     "numerical solver (jaxbatt.simulate) outside it"
                 )
 
@@ -186,8 +261,10 @@ class SPMSurrogate(AbstractVoltageModel):
         return jnp.asarray(values)
 
     # -- physical fields ------------------------------------------------------------------
-    def concentrations(self, t, r_hat, theta):
-        """(c_s,a, c_s,c) [mol/m^3] at times t [s] and normalised radii r/R_s, parameters theta.
+    def concentrations(self, t, r_hat, theta, c_rate=None):
+        """(c_s,a, c_s,c) [mol/m^3] at times t [s] and normalised radii r/R_s, parameters theta
+        (and, for a rate-input surrogate, discharge rate `c_rate`: a scalar or an array of the
+        parameters' batch shape; default the reference rate).
 
         `t` and `r_hat` are scalars or arrays that broadcast together to a shape S (numpy
         rules); `theta` is a vector (P,) ordered as `space`, a batch (B..., P), or a mapping
@@ -197,10 +274,11 @@ class SPMSurrogate(AbstractVoltageModel):
         not checked.
         """
         theta = self._theta(theta)
-        self.check_times(t)
+        rate = self._rate(c_rate)
+        self.check_times(t, rate)
         self._check_radii(r_hat)
-        if jnp.ndim(t) == 0 and jnp.ndim(r_hat) == 0 and theta.ndim == 1:
-            return self._concentrations_at(t, r_hat, theta)
+        if jnp.ndim(t) == 0 and jnp.ndim(r_hat) == 0 and theta.ndim == 1 and jnp.ndim(rate) == 0:
+            return self._concentrations_at(t, r_hat, theta, c_rate if c_rate is None else rate)
         try:
             shape = jnp.broadcast_shapes(jnp.shape(t), jnp.shape(r_hat))
         except ValueError as e:
@@ -209,42 +287,54 @@ class SPMSurrogate(AbstractVoltageModel):
                 "not broadcast together"
             ) from e
         t, r_hat = (jnp.broadcast_to(jnp.asarray(x, dtype=float), shape) for x in (t, r_hat))
-        return _fields(self, "concentrations", theta, t, r_hat)
+        return _fields(self, "concentrations", theta, _batch_rates(rate, theta), t, r_hat)
 
-    def potentials(self, t, theta):
-        """(phi_e, phi_s,c) [V] at times t [s] for parameters theta.
+    def potentials(self, t, theta, c_rate=None):
+        """(phi_e, phi_s,c) [V] at times t [s] for parameters theta (and `c_rate` as in
+        `concentrations`).
 
         `t` has any shape S; `theta` is (P,), a batch (B..., P) or a mapping as in `voltage`;
         each returned array has shape B + S. Checked like `concentrations`.
         """
         theta = self._theta(theta)
-        self.check_times(t)
-        if jnp.ndim(t) == 0 and theta.ndim == 1:
-            return self._potentials_at(t, theta)
-        return _fields(self, "potentials", theta, jnp.asarray(t, dtype=float))
+        rate = self._rate(c_rate)
+        self.check_times(t, rate)
+        if jnp.ndim(t) == 0 and theta.ndim == 1 and jnp.ndim(rate) == 0:
+            return self._potentials_at(t, theta, c_rate if c_rate is None else rate)
+        rates = _batch_rates(rate, theta)
+        return _fields(self, "potentials", theta, rates, jnp.asarray(t, dtype=float))
 
-    def voltage_vector(self, theta, t):
-        """Terminal voltage [V], shape t.shape, for one parameter vector theta (P,).
+    def voltage_vector(self, theta, t, c_rate=None):
+        """Terminal voltage [V], shape t.shape, for one parameter vector theta (P,) (at
+        `c_rate`, a scalar, for a rate-input surrogate; default the reference rate).
 
         Pure and unchecked (the path calibration jits, vmaps and differentiates): the caller
-        keeps t inside [0, t_max] and theta inside the box.
+        keeps t inside [0, window(c_rate)] and theta inside the box.
         """
         t = jnp.asarray(t, dtype=float)
-        flat = jax.vmap(lambda s: terminal_voltage(self._potentials_at(s, theta)[1]))(t.reshape(-1))
+        flat = jax.vmap(lambda s: terminal_voltage(self._potentials_at(s, theta, c_rate)[1]))(
+            t.reshape(-1)
+        )
         return flat.reshape(t.shape)
 
-    def voltage(self, t, params=None):
+    def voltage(self, t, params=None, c_rate=None):
         """Terminal voltage [V] at times t [s] for parameters by name.
 
         `params` values are scalars (result shape ``t.shape``) or arrays of one common batch
-        shape B (result ``B + t.shape``); missing parameters take their defaults. Concrete
-        values are checked: parameters against the box (`ParameterError`, an `InputError`),
-        times finite and inside [0, t_max] (`InputError`). The method is jit- and
-        vmap-compatible; traced values are not checked.
+        shape B (result ``B + t.shape``); missing parameters take their defaults. `c_rate`
+        (rate-input surrogates: any rate in `c_rate_range`, a scalar or an array of shape B;
+        others: their own rate only) defaults to the reference rate `c_rate`. Concrete values
+        are checked: parameters against the box (`ParameterError`, an `InputError`), the rate
+        against the range, times finite and inside [0, window(c_rate)] (`InputError`). The
+        method is jit- and vmap-compatible; traced values are not checked.
         """
         theta = parameter_vector(self.space, params)
-        self.check_times(t)
-        return _voltage(self, theta, jnp.asarray(t, dtype=float))
+        rate = self._rate(c_rate)
+        self.check_times(t, rate)
+        t = jnp.asarray(t, dtype=float)
+        if c_rate is None:
+            return _voltage(self, theta, t)
+        return _voltage_at_rates(self, theta, _batch_rates(rate, theta), t)
 
     # -- structure ------------------------------------------------------------------------
     @property
@@ -275,7 +365,58 @@ class SPMSurrogate(AbstractVoltageModel):
             "error_std": self.error_std,
             "name": self.name,
             "ansatz": self.ansatz,
+            # only when set, so that fixed-rate configurations stay as they were written
+            **({} if self.c_rate_range is None else {"c_rate_range": list(self.c_rate_range)}),
         }
+
+
+class RateSurrogate(AbstractVoltageModel):
+    """A rate-input `SPMSurrogate` bound to one discharge rate: the voltage model of a
+    constant-current curve at `c_rate` (made by `SPMSurrogate.at_c_rate`)."""
+
+    surrogate: SPMSurrogate
+    c_rate: float = eqx.field(static=True)
+
+    def __init__(self, surrogate: SPMSurrogate, c_rate: float):
+        self.surrogate, self.c_rate = surrogate, float(c_rate)
+
+    @property
+    def space(self):
+        return self.surrogate.space
+
+    @property
+    def t_max(self):
+        return self.surrogate.window(self.c_rate)
+
+    @property
+    def error_std(self):
+        return self.surrogate.error_std
+
+    @property
+    def name(self):
+        return self.surrogate.name
+
+    def voltage_vector(self, theta, t):
+        return self.surrogate.voltage_vector(theta, t, self.c_rate)
+
+    def voltage(self, t, params=None):
+        """Terminal voltage [V] at times t [s] (see `SPMSurrogate.voltage`) at this rate."""
+        return self.surrogate.voltage(t, params, c_rate=self.c_rate)
+
+    def check_times(self, t):
+        self.surrogate.check_times(t, self.c_rate)
+
+
+def _batch_rates(rate, theta):
+    """The rates (B,) of a parameter batch theta (B..., P), flattened like it."""
+    batch = theta.shape[:-1]
+    try:
+        rates = jnp.broadcast_to(jnp.asarray(rate, dtype=float), batch)
+    except ValueError as e:
+        raise InputError(
+            f"c_rate (shape {jnp.shape(rate)}) does not match the parameters' batch shape {batch}"
+        ) from e
+    return rates
 
 
 def _traced(x):
@@ -307,16 +448,28 @@ def _voltage(surrogate, theta, t):
 
 
 @eqx.filter_jit
-def _fields(surrogate, which, theta, *xs):
+def _voltage_at_rates(surrogate, theta, rates, t):
+    if theta.ndim == 1:
+        return surrogate.voltage_vector(theta, t, rates)
+    batch = theta.shape[:-1]
+    flat = jax.vmap(surrogate.voltage_vector, (0, None, 0))(
+        theta.reshape(-1, theta.shape[-1]), t, rates.reshape(-1)
+    )
+    return flat.reshape(batch + t.shape)
+
+
+@eqx.filter_jit
+def _fields(surrogate, which, theta, rates, *xs):
     """`which` ("concentrations" or "potentials") at points xs (arrays of one shape S) for
-    parameters theta (B..., P): a tuple of arrays B + S. Parameters outside, points inside,
-    so the separable trunks are evaluated once per point."""
+    parameters theta (B..., P) at rates (B...): a tuple of arrays B + S. Parameters outside,
+    points inside, so the separable trunks are evaluated once per point."""
     point = surrogate._concentrations_at if which == "concentrations" else surrogate._potentials_at
     shape, batch = xs[0].shape, theta.shape[:-1]
     flat = [x.reshape(-1) for x in xs]
     theta = theta.reshape(-1, theta.shape[-1])
-    over_points = jax.vmap(lambda th, *p: point(*p, th), (None,) + (0,) * len(xs))
-    out = jax.vmap(over_points, (0,) + (None,) * len(xs))(theta, *flat)
+    rates = jnp.broadcast_to(rates, batch).reshape(-1)
+    over_points = jax.vmap(lambda th, c, *p: point(*p, th, c), (None, None) + (0,) * len(xs))
+    out = jax.vmap(over_points, (0, 0) + (None,) * len(xs))(theta, rates, *flat)
     return tuple(o.reshape(batch + shape) for o in out)
 
 
@@ -350,9 +503,13 @@ def build_surrogate(config: dict, *, key=None) -> SPMSurrogate:
     if ansatz not in ANSATZES:
         raise ValueError(f"unknown concentration ansatz {ansatz!r}; choose one of {ANSATZES}")
     space = ParameterSpace(tuple(Parameter(**p) for p in config["space"]))
+    rate_range = config.get("c_rate_range")  # checkpoints before the option: fixed rate
+    if rate_range is not None:
+        rate_range = _check_rate_range(rate_range, float(config["c_rate"]))
     net_configs = tuple(NetworkConfig(**c) for c in config["networks"])
     keys = jax.random.split(jax.random.key(0) if key is None else key, len(net_configs))
-    networks = tuple(make_network(len(space), c, key=k) for c, k in zip(net_configs, keys))
+    n_inputs = len(space) + (rate_range is not None)
+    networks = tuple(make_network(n_inputs, c, key=k) for c, k in zip(net_configs, keys))
     return SPMSurrogate(
         networks=networks,
         cell=CELLS[config["cell"]](),
@@ -371,7 +528,20 @@ def build_surrogate(config: dict, *, key=None) -> SPMSurrogate:
         error_std=float(config["error_std"]),
         name=config["name"],
         ansatz=ansatz,
+        c_rate_range=rate_range,
     )
+
+
+def _check_rate_range(rate_range, reference):
+    try:
+        lo, hi = (float(x) for x in rate_range)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"c_rate_range must be (lowest, highest) C-rate, got {rate_range!r}") from e
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
+        raise InputError(f"c_rate_range must satisfy 0 < lowest < highest, got ({lo:g}, {hi:g})")
+    if not lo <= reference <= hi:
+        raise InputError(f"the reference c_rate {reference:g} is outside c_rate_range ({lo:g}, {hi:g})")
+    return (lo, hi)
 
 
 def spm_surrogate(
@@ -388,8 +558,12 @@ def spm_surrogate(
     potential_scale: float = 0.5,
     fixed_parameters=None,
     ansatz: str = "sigmoid",
+    c_rate_range: tuple[float, float] | None = None,
 ) -> SPMSurrogate:
     """A new, untrained single-level SPM surrogate (see `SPMSurrogate`).
+
+    `c_rate_range` = (lo, hi) makes the C-rate an input over [lo, hi] (`c_rate` is then the
+    reference rate, inside the range, and `t_max` its window).
 
     `fixed_parameters` (a vector or None) trains and evaluates this level at one parameter
     set, the lowest level of the reference's "fixed parameter" hierarchy variant.
@@ -413,6 +587,7 @@ def spm_surrogate(
         "error_std": 0.0,
         "name": "spm",
         "ansatz": ansatz,
+        **({} if c_rate_range is None else {"c_rate_range": list(c_rate_range)}),
     }
     return build_surrogate(config, key=key)
 

@@ -152,12 +152,29 @@ def _parameter_samples(space, n, key):
     return np.asarray(space.from_unit(jax.random.uniform(key, (n, len(space)))))
 
 
+def _rate_samples(surrogate, n, key, corners=None):
+    """Rates of `n` data sets (None for a fixed-rate surrogate): log-uniform over the range,
+    the first ones at the range's ends when `corners` (their unit coordinates) are given."""
+    if not surrogate.rate_input:
+        return None
+    lo, hi = np.log(surrogate.c_rate_range)
+    u = np.array(jax.random.uniform(key, (n,)))
+    if corners is not None:
+        u[: len(corners)] = corners
+    return np.exp(lo + (hi - lo) * u)
+
+
 def make_data(surrogate: SPMSurrogate, config: TrainConfig):
     """(training data or None, validation data) from the numerical solver, seeded by config.
-    Training parameters include the corners of the box; validation ones are random."""
+    Training parameters include the corners of the box (for a rate-input surrogate, of the
+    box times the rate range); validation ones are random (rates log-uniform)."""
     k_train, k_val = jax.random.split(jax.random.key(config.seed + 10_000))
     space = surrogate.space
-    validation = solver_data(surrogate, _parameter_samples(space, config.n_validation, k_val))
+    k_val_rate, k_train_rate = jax.random.split(jax.random.fold_in(k_val, 1))
+    validation = solver_data(
+        surrogate, _parameter_samples(space, config.n_validation, k_val),
+        c_rate=_rate_samples(surrogate, config.n_validation, k_val_rate),
+    )  # fmt: skip
     if config.loss.n_data == 0 or config.n_data_parameters == 0:
         return None, validation
     if config.data_parameters:
@@ -168,16 +185,21 @@ def make_data(surrogate: SPMSurrogate, config: TrainConfig):
                 f"has {len(space)} parameters ({', '.join(space.names)})"
             )
         theta = space.validate(space.as_dict(theta), fill_defaults=False)  # inside the box
+        rates = _rate_samples(surrogate, len(theta), k_train_rate)
     else:
-        corners = np.array(np.meshgrid(*[[0.0, 1.0]] * len(space))).reshape(len(space), -1).T
+        dims = len(space) + surrogate.rate_input
+        corners = np.array(np.meshgrid(*[[0.0, 1.0]] * dims)).reshape(dims, -1).T
         n_random = max(config.n_data_parameters - len(corners), 0)
         theta = np.concatenate(
-            [space.from_unit(corners), _parameter_samples(space, n_random, k_train)]
+            [space.from_unit(corners[:, : len(space)]), _parameter_samples(space, n_random, k_train)]
         )
+        rate_corners = corners[:, len(space)] if surrogate.rate_input else None
+        rates = _rate_samples(surrogate, len(theta), k_train_rate, rate_corners)
     level = surrogate.level_parameters[-1]
     if level is not None:  # fixed-parameter level: data at that point only
         theta = np.asarray([level])
-    return solver_data(surrogate, theta), validation
+        rates = None if rates is None else rates[:1]
+    return solver_data(surrogate, theta, c_rate=rates), validation
 
 
 def _state_path(path):
