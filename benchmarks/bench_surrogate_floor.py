@@ -38,11 +38,13 @@ def transcendental_rate(n=4_000_000):
     return n / timed(lambda: f(x).block_until_ready(), repeats=5)
 
 
-def cost(fn, *args):
-    compiled = jax.jit(fn).lower(*args).compile()
+def compiled_with_cost(fn, *args):
+    """(compiled program, compile time [s], flops, transcendentals) of jit(fn) at args."""
+    compile_s, compiled = once(lambda: jax.jit(fn).lower(*args).compile())
     analysis = compiled.cost_analysis()
     analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
-    return float(analysis.get("flops", 0.0)), float(analysis.get("transcendentals", 0.0))
+    flops, trans = (float(analysis.get(k, 0.0)) for k in ("flops", "transcendentals"))
+    return compiled, compile_s, flops, trans
 
 
 def main():
@@ -72,9 +74,7 @@ def main():
         theta = jnp.asarray(s.space.from_unit(rng.uniform(size=(args.n_sets, len(s.space)))))
         t = jnp.linspace(10.0, s.t_max, 100)
         batch = jax.vmap(s.voltage_vector, (0, None))
-        flops, trans = cost(batch, theta, t)
-        f = jax.jit(batch)
-        compile_s, _ = once(lambda f=f: f(theta, t).block_until_ready())
+        f, compile_s, flops, trans = compiled_with_cost(batch, theta, t)
         per = timed(lambda f=f: f(theta, t).block_until_ready(), repeats=3) / args.n_sets
         floor = (flops / flop_rate + trans / trans_rate) / args.n_sets
         rows.append([

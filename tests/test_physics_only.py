@@ -120,3 +120,25 @@ def test_bundled_physics_only_model():
     ref = np.asarray(jaxbatt.simulate("spm", params, t=t, **FINE).voltage)
     err = 1e3 * np.abs(v - ref)
     assert err.max() < 2.6 and err.mean() < 0.2
+
+
+def test_linear_readout_equals_the_generic_conservative_path(monkeypatch):
+    """One separable level: the conservative ansatz combines trunks before contracting with the
+    branch (1/18 of the per-curve work, benchmarks/bench_surrogate_floor.py); the numbers are
+    those of reading out every quadrature node, to rounding."""
+    import jax.numpy as jnp  # noqa: PLC0415
+
+    from jaxbatt.surrogates import SPMSurrogate  # noqa: PLC0415
+
+    s = jaxbatt.load_surrogate("spm-physics")
+    assert s._linear_readout()
+    theta = jnp.array([1.3, 4.0])
+    points = [(t, r) for t in (0.5, 40.0, 700.0, 1350.0) for r in (0.0, 0.37, 1.0)]
+    fast = [s._concentrations_at(t, r, theta) for t, r in points]
+    v_fast = s.voltage_vector(theta, jnp.array([1.0, 300.0, 1350.0]))
+    monkeypatch.setattr(SPMSurrogate, "_linear_readout", lambda self: False)
+    slow = [s._concentrations_at(t, r, theta) for t, r in points]
+    v_slow = s.voltage_vector(theta, jnp.array([1.0, 300.0, 1350.0]))
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(v_fast), np.asarray(v_slow), rtol=0, atol=1e-11)

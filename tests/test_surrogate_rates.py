@@ -92,6 +92,20 @@ def test_loss_uses_each_points_rate():
     assert float(terms["surface_flux"]) < 1e-20 and np.isfinite(float(terms["diffusion"]))
 
 
+def test_rate_sampling(rates_model):
+    from jaxbatt.surrogates._losses import sample_rates  # noqa: PLC0415
+
+    key = jax.random.key(5)
+    log_uniform = np.asarray(sample_rates(key, rates_model, (20_000,)))
+    uniform = np.asarray(sample_rates(key, rates_model, (20_000,), "uniform"))
+    for x in (log_uniform, uniform):
+        assert 0.5 <= x.min() and x.max() <= 5.0
+    # P(c > 3): log(5/3)/log(10) = 0.22 log-uniform, 2/4.5 = 0.44 uniform
+    assert abs((log_uniform > 3).mean() - 0.222) < 0.01 and abs((uniform > 3).mean() - 0.444) < 0.01
+    with pytest.raises(ValueError, match="rate_sampling must be one of"):
+        LossConfig(rate_sampling="normal")
+
+
 def test_solver_data_at_each_rate(rates_model):
     theta = np.array([[2.0, 2.0], [1.0, 5.0]])
     t_ref = np.array([100.0, 600.0, 1350.0])
@@ -110,9 +124,9 @@ def bundled():
 
 
 RATES = (0.5, 1.0, 2.0, 3.5, 5.0)
-# max |dV| [mV] allowed per rate: the target, 2 mV, where the bundled model meets it,
-# and near the measured error at 5C, where it does not (3.4 mV on 64 sets; README, RESULTS.md)
-MAX_MV = {0.5: 2.0, 1.0: 2.0, 2.0: 2.0, 3.5: 2.0, 5.0: 4.0}
+# max |dV| [mV] allowed per rate, near the bundled model's measured max on 64 held-out sets
+# (0.31, 0.43, 0.75, 0.96 at 3C, 1.80 at 5C; README, RESULTS.md); the target is 2 mV
+MAX_MV = {0.5: 0.5, 1.0: 0.7, 2.0: 1.1, 3.5: 1.6, 5.0: 2.0}
 
 
 def test_bundled_rate_surrogate_against_the_solver(bundled):
@@ -126,7 +140,7 @@ def test_bundled_rate_surrogate_against_the_solver(bundled):
     data = solver_data(bundled, np.tile(theta, (len(RATES), 1)), t=t_ref, c_rate=rates)
     errors = np.asarray(voltage_errors_mV(bundled, data)).reshape(len(RATES), -1)
     for rate, e in zip(RATES, errors):
-        assert e.mean() < 0.5 and e.max() < MAX_MV[rate], (rate, e.mean(), e.max())
+        assert e.mean() < 0.2 and e.max() < MAX_MV[rate], (rate, e.mean(), e.max())
 
 
 @pytest.mark.filterwarnings("ignore::jaxbatt.inference.ConvergenceWarning")  # short chain

@@ -30,6 +30,7 @@ REFERENCE_WEIGHTS = {
 }
 DATA_STOICHIOMETRY_SCALE = 1e-3  # a data loss of 1 is a 1e-3 stoichiometry error
 DATA_VOLTAGE_SCALE = 1e-3  # ... or a 1 mV voltage error
+RATE_SAMPLINGS = ("log-uniform", "uniform")  # of the C-rate of a rate-input surrogate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,17 +60,25 @@ class LossConfig:
     t_window: float | None = None
     early_fraction: float = 0.5
     parameter_grid: int = 0
+    rate_sampling: str = "log-uniform"
+
+    def __post_init__(self):
+        if self.rate_sampling not in RATE_SAMPLINGS:
+            raise ValueError(f"rate_sampling must be one of {RATE_SAMPLINGS}, got {self.rate_sampling!r}")
 
     @property
     def weight(self) -> dict[str, float]:
         return dict(self.weights)
 
 
-def sample_rates(key, surrogate, shape):
-    """C-rates log-uniform over a rate-input surrogate's range; its reference rate otherwise."""
+def sample_rates(key, surrogate, shape, sampling: str = "log-uniform"):
+    """C-rates over a rate-input surrogate's range, log-uniform or uniform (`sampling`; uniform
+    puts more of them at the high rates); its reference rate for a fixed-rate surrogate."""
     if not surrogate.rate_input:
         return jnp.full(shape, surrogate.c_rate)
     lo, hi = surrogate.c_rate_range
+    if sampling == "uniform":
+        return jax.random.uniform(key, shape, minval=lo, maxval=hi)
     return jnp.exp(jax.random.uniform(key, shape, minval=jnp.log(lo), maxval=jnp.log(hi)))
 
 
@@ -89,13 +98,13 @@ def sample_collocation(key, surrogate, config: LossConfig):
     if config.parameter_grid:
         g = config.parameter_grid
         theta = space.from_unit(jax.random.uniform(k_p, (g, len(space))))
-        rates = sample_rates(k_c, surrogate, (g,))
+        rates = sample_rates(k_c, surrogate, (g,), config.rate_sampling)
         return {
             "t": t[:m], "r_hat": r_hat, "theta": theta, "c_rate": rates,
             "t_boundary": t[m:], "grid": True,
         }  # fmt: skip
     theta = space.from_unit(jax.random.uniform(k_p, (n, len(space))))
-    rates = sample_rates(k_c, surrogate, (n,))
+    rates = sample_rates(k_c, surrogate, (n,), config.rate_sampling)
     return {
         "t": t[:m], "r_hat": r_hat, "theta": theta[:m], "c_rate": rates[:m],
         "t_boundary": t[m:], "theta_boundary": theta[m:], "c_rate_boundary": rates[m:],

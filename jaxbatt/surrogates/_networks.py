@@ -274,9 +274,20 @@ class SeparableNetwork(eqx.Module):
         return self._contract(self.branch(p)[: 2 * self.width], trunk) + self.bias[:2]
 
     def concentrations(self, t_features, r, p):
-        x = _encode(self.radius_encoder, jnp.concatenate([t_features, jnp.reshape(r, (1,))]))
-        trunk = self.concentration_trunk(x)
+        trunk = self.concentration_trunk_features(t_features, r)
         return self._contract(self.branch(p)[2 * self.width :], trunk) + self.bias[2:]
+
+    # the two factors of `concentrations` apart, for callers that combine trunks linearly
+    # before contracting (the conservative ansatz's voltage path): output k is
+    # sum_j B[k, j] T[k, j] / sqrt(width) + bias[2 + k]
+    def concentration_trunk_features(self, t_features, r):
+        """T (2, width): the concentration trunk at one (t, r) point."""
+        x = _encode(self.radius_encoder, jnp.concatenate([t_features, jnp.reshape(r, (1,))]))
+        return self.concentration_trunk(x).reshape(2, self.width)
+
+    def concentration_branch(self, p):
+        """B (2, width): the branch's concentration weights, scaled by 1 / sqrt(width)."""
+        return self.branch(p)[2 * self.width :].reshape(2, self.width) / math.sqrt(self.width)
 
 
 def make_network(n_params: int, config: NetworkConfig, *, key):

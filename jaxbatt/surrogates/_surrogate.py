@@ -142,6 +142,12 @@ class SPMSurrogate(AbstractVoltageModel):
     def _ramp(self, t):
         return -jnp.expm1(-t / self.tau)
 
+    def _linear_readout(self) -> bool:
+        """Whether the concentrations are one separable level (outputs linear in the trunk)."""
+        from ._networks import SeparableNetwork  # noqa: PLC0415
+
+        return len(self.networks) == 1 and isinstance(self.networks[0], SeparableNetwork)
+
     def _levels(self):
         # frozen lower levels do not receive gradients
         last = len(self.networks) - 1
@@ -172,6 +178,16 @@ class SPMSurrogate(AbstractVoltageModel):
     def _concentrations_at(self, t, r_hat, theta, c_rate=None, tn=None):
         # tn, when given, must equal t / window(c_rate) (see _time_features)
         rate = self.c_rate if c_rate is None else c_rate
+        if self.ansatz == "conservative" and self._linear_readout():
+            # one level of a separable network: combine trunks, contract once (same numbers)
+            net, scale = self.networks[0], self.level_scales[0][1]
+            tf = self._time_features(t, c_rate, tn)
+            weights = scale * net.concentration_branch(self._parameter_features(theta, 0, c_rate))
+            return conservative_concentrations(
+                lambda s: net.concentration_trunk_features(tf, 2.0 * s - 1.0),
+                self.space.apply(self.cell, theta), rate, self._ramp(t), t, r_hat,
+                readout=lambda f: jnp.sum(weights * f, axis=-1),
+            )  # fmt: skip
         if self.ansatz != "sigmoid":
             return conservative_concentrations(
                 lambda s: self.raw_concentrations(t, s, theta, c_rate, tn),

@@ -152,15 +152,19 @@ def _parameter_samples(space, n, key):
     return np.asarray(space.from_unit(jax.random.uniform(key, (n, len(space)))))
 
 
-def _rate_samples(surrogate, n, key, corners=None):
-    """Rates of `n` data sets (None for a fixed-rate surrogate): log-uniform over the range,
-    the first ones at the range's ends when `corners` (their unit coordinates) are given."""
+def _rate_samples(surrogate, n, key, corners=None, sampling="log-uniform"):
+    """Rates of `n` data sets (None for a fixed-rate surrogate): log-uniform (or uniform)
+    over the range, the first ones at the range's ends when `corners` (their unit
+    coordinates) are given."""
     if not surrogate.rate_input:
         return None
-    lo, hi = np.log(surrogate.c_rate_range)
     u = np.array(jax.random.uniform(key, (n,)))
     if corners is not None:
         u[: len(corners)] = corners
+    if sampling == "uniform":
+        lo, hi = surrogate.c_rate_range
+        return lo + (hi - lo) * u
+    lo, hi = np.log(surrogate.c_rate_range)
     return np.exp(lo + (hi - lo) * u)
 
 
@@ -185,7 +189,7 @@ def make_data(surrogate: SPMSurrogate, config: TrainConfig):
                 f"has {len(space)} parameters ({', '.join(space.names)})"
             )
         theta = space.validate(space.as_dict(theta), fill_defaults=False)  # inside the box
-        rates = _rate_samples(surrogate, len(theta), k_train_rate)
+        rates = _rate_samples(surrogate, len(theta), k_train_rate, sampling=config.loss.rate_sampling)
     else:
         dims = len(space) + surrogate.rate_input
         corners = np.array(np.meshgrid(*[[0.0, 1.0]] * dims)).reshape(dims, -1).T
@@ -194,7 +198,8 @@ def make_data(surrogate: SPMSurrogate, config: TrainConfig):
             [space.from_unit(corners[:, : len(space)]), _parameter_samples(space, n_random, k_train)]
         )
         rate_corners = corners[:, len(space)] if surrogate.rate_input else None
-        rates = _rate_samples(surrogate, len(theta), k_train_rate, rate_corners)
+        rates = _rate_samples(surrogate, len(theta), k_train_rate, rate_corners,
+                              config.loss.rate_sampling)
     level = surrogate.level_parameters[-1]
     if level is not None:  # fixed-parameter level: data at that point only
         theta = np.asarray([level])
