@@ -163,8 +163,9 @@ def test_calibration_at_1c_uses_the_rate_surrogate(bundled):
     rng = np.random.default_rng(0)
     v = np.asarray(jaxbatt.simulate("spm", truth, t=t, c_rate=1.0).voltage) + rng.normal(0, 2e-3, t.size)
     result = jaxbatt.calibrate(t, v, c_rate=1.0, num_chains=1, num_warmup=150, num_samples=150,
-                               progress_bar=False, misfit_check=False)  # fmt: skip
-    assert result.settings["c_rate"] == 1.0
+                               progress_bar=False)  # fmt: skip
+    assert result.settings["c_rate"] == 1.0 and not result.misfit  # checks run on its model
+    assert result.predictive().mean.shape == t.shape
     for name, value in truth.items():
         lo, hi = np.quantile(result.samples[name], [0.005, 0.995])
         assert lo <= value <= hi, (name, lo, hi)
