@@ -19,7 +19,7 @@ from .._errors import InputError
 from .._validation import check_c_rate, check_model, check_times
 from .._voltage_model import AbstractVoltageModel
 from ._checks import WHAT_TO_CHECK, MisfitCheck, MisfitWarning, check_curve, misfit_message
-from ._data import VOLTAGE_RANGE, Curve, as_curves, curve_objects
+from ._data import VOLTAGE_RANGE, Curve, as_curves, curve_labels, curve_objects
 from ._model import (
     DISCREPANCY_SITE,
     calibration_model,
@@ -78,10 +78,7 @@ def _surrogate_at(model: str, c_rate: float):
     if name is None:
         return None
     rates = _load_surrogate(name)
-    lo, hi = rates.c_rate_range
-    if not lo * (1 - 1e-9) <= c_rate <= hi * (1 + 1e-9):
-        return None
-    return rates.at_c_rate(c_rate)
+    return rates.at_c_rate(c_rate) if rates.covers(c_rate) else None
 
 
 @functools.lru_cache(maxsize=4)
@@ -283,9 +280,6 @@ class SamplerSettings:
         )
 
 
-SAMPLER_KEYWORDS = tuple(f.name for f in dataclasses.fields(SamplerSettings))
-
-
 def _sampler_settings(sampler, keywords: dict) -> SamplerSettings:
     """`sampler` (a `SamplerSettings`) or the settings from `calibrate`'s keywords; refused
     when both say something."""
@@ -308,10 +302,7 @@ def _drives_of(given, c_rate, protocol):
     rate for all, or one entry per curve), or the arguments when no curve carries one."""
     drives = [c.drive for c in given]
     known = [d is not None for d in drives]
-    labels = [
-        f"curve {k}" if c.label == "curve" and len(given) > 1 else c.label
-        for k, c in enumerate(given)
-    ]
+    labels = curve_labels(given)
     if any(known):
         if c_rate is not None or protocol is not None:
             raise InputError(

@@ -8,7 +8,7 @@ from .._io import check_output_dir, is_result_folder
 from ._calibrate import calibrate, resolve_voltage_model
 from ..cells import nrel_cell
 from .._errors import InputError
-from ._data import curve_drive, load_curve_csv, load_example
+from ._data import checked_drive, load_curve_csv, load_example
 
 
 def run_calibrate_command(args) -> dict:
@@ -100,26 +100,13 @@ def data_drives(paths, c_rate):
     drives = []
     for path in paths:
         label = os.path.basename(path)
-        drive = curve_drive(path, one_c, label)
+        drive = checked_drive(path, one_c, c_rate, label, "--c-rate")
         if drive is None:
-            if c_rate is None:
-                raise InputError(
-                    f"{label}: the curve's C-rate is unknown: the file has no current_A column "
-                    "and --c-rate was not given. jaxbatt does not guess it (a curve fitted "
-                    "at the wrong rate gives a confidently wrong posterior); give --c-rate, "
-                    "e.g. --c-rate 2, or add a current_A column"
-                )
-            drive = float(c_rate)
-        elif not isinstance(drive, float):
-            if c_rate is not None:
-                raise InputError(
-                    f"{label}: its current_A column varies (a protocol), but --c-rate "
-                    f"{c_rate:g} says a constant-current discharge"
-                )
-        elif c_rate is not None and abs(drive - c_rate) > 0.01 * c_rate:
             raise InputError(
-                f"{label}: its current_A column is a {drive:.3g}C discharge "
-                f"({drive * one_c * 1e3:.3g} mA) but --c-rate is {c_rate:g}"
+                f"{label}: the curve's C-rate is unknown: the file has no current_A column "
+                "and --c-rate was not given. jaxbatt does not guess it (a curve fitted "
+                "at the wrong rate gives a confidently wrong posterior); give --c-rate, "
+                "e.g. --c-rate 2, or add a current_A column"
             )
         drives.append(drive)
     return drives

@@ -73,21 +73,10 @@ class Curve:
         label = os.path.basename(os.fspath(path))
         one_c = (cell or nrel_cell()).one_c_current
         t, v, _, _ = _read_csv_with_lines(path)
-        drive = curve_drive(path, one_c, label)
-        if drive is None:
-            return cls(t, v, label=label, c_rate=c_rate)
-        if not isinstance(drive, float):
-            if c_rate is not None:
-                raise InputError(
-                    f"{label}: its current_A column varies (a protocol), but c_rate = {c_rate:g} "
-                    "says a constant-current discharge"
-                )
-            return cls(t, v, label=label, protocol=drive)
-        if c_rate is not None and abs(drive - c_rate) > CONSTANT_CURRENT_RTOL * c_rate:
-            raise InputError(
-                f"{label}: its current_A column is a {drive:.3g}C discharge but c_rate is {c_rate:g}"
-            )
-        return cls(t, v, label=label, c_rate=drive)
+        drive = checked_drive(path, one_c, c_rate, label, "c_rate")
+        if drive is None or isinstance(drive, float):
+            return cls(t, v, label=label, c_rate=drive)
+        return cls(t, v, label=label, protocol=drive)
 
 
 def _float_array(x, what):
@@ -259,6 +248,35 @@ def curve_drive(path, one_c_current: float, label: str = "curve"):
     return Protocol.from_current(t, current)
 
 
+def checked_drive(path, one_c_current: float, c_rate, label: str, option: str):
+    """`curve_drive` of `path`, else `c_rate` (None when neither says it); refused when the
+    file's current column and `c_rate` (the user's `option`, named in the message) disagree."""
+    drive = curve_drive(path, one_c_current, label)
+    if drive is None:
+        return None if c_rate is None else float(c_rate)
+    if c_rate is None:
+        return drive
+    if not isinstance(drive, float):
+        raise InputError(
+            f"{label}: its current_A column varies (a protocol), but {option} "
+            f"{c_rate:g} says a constant-current discharge"
+        )
+    if abs(drive - c_rate) > CONSTANT_CURRENT_RTOL * c_rate:
+        raise InputError(
+            f"{label}: its current_A column is a {drive:.3g}C discharge "
+            f"({drive * one_c_current * 1e3:.3g} mA) but {option} is {c_rate:g}"
+        )
+    return drive
+
+
+def curve_labels(curves) -> list[str]:
+    """Each `Curve`'s label; a default label ("curve") is numbered ("curve 2") among several."""
+    return [
+        f"curve {k}" if c.label == "curve" and len(curves) > 1 else c.label
+        for k, c in enumerate(curves)
+    ]
+
+
 def load_curve_csv(path, *, t_max: float, voltage_range=VOLTAGE_RANGE, min_points=MIN_POINTS):
     """Read and check a CSV curve (see `read_curve_csv`, `check_curve`); errors name the
     file's line. Returns a `Curve`."""
@@ -301,8 +319,7 @@ def as_curves(t, v, *, t_max: float, voltage_range=VOLTAGE_RANGE, min_points=MIN
     given = curve_objects(t, v)
     if given is not None:
         curves = []
-        for k, c in enumerate(given):
-            label = f"curve {k}" if c.label == "curve" and len(given) > 1 else c.label
+        for c, label in zip(given, curve_labels(given)):
             checked = check_curve(c.t, c.v, label=label, **kw)
             curves.append(dataclasses.replace(checked, c_rate=c.c_rate, protocol=c.protocol))
         return curves, not isinstance(t, Curve)

@@ -89,12 +89,14 @@ def conservative_concentrations(
     z_surface, dz_surface = jax.jvp(stacked, (jnp.ones_like(s),), (jnp.ones_like(s),))
     z_nodes = jax.vmap(stacked)(jnp.asarray(MEAN_NODES_S))
     z_mean = jnp.tensordot(jnp.asarray(MEAN_WEIGHTS), z_nodes, 1)
-    if readout is not None:
-        if not (inventory and flux):
-            raise ValueError("a linear readout is implemented for the conservative ansatz only")
-        base = z_mean - (3.0 / 14.0) * dz_surface
-        unscaled = readout(z - 0.5 * s**2 * dz_surface - base)  # (2,): the profile / scale
-        unscaled_surface = readout(z_surface - 0.5 * dz_surface - base)
+    if readout is not None and not (inventory and flux):
+        # the network's bias cancels only in the conservative ansatz's zero-mean profile
+        raise ValueError("a linear readout is implemented for the conservative ansatz only")
+    if flux:  # the profile and its surface value before the scale, both electrodes at once
+        read = (lambda x: x) if readout is None else readout
+        base = z_mean - (3.0 / 14.0) * dz_surface if inventory else 0.0  # <s^2> = 3/7
+        unscaled = read(z - 0.5 * s**2 * dz_surface - base)
+        unscaled_surface = read(z_surface - 0.5 * dz_surface - base)
     out = []
     for k, electrode in enumerate((cell.anode, cell.cathode)):
         radius, j = electrode.particle_radius, fluxes[k]
@@ -102,15 +104,8 @@ def conservative_concentrations(
             electrode.initial_concentration, temperature
         )
         c_bar = mean_concentration(electrode, j, t)
-        if readout is not None:
+        if flux:
             profile, profile_surface = scale * unscaled[k], scale * unscaled_surface[k]
-            slope = -j / electrode.solid_diffusivity(c_bar + ramp * profile_surface, temperature)
-            c = c_bar + ramp * (profile + slope * surface_shape(s, radius))
-        elif flux:
-            base = z_mean[k] - (3.0 / 14.0) * dz_surface[k]  # <n - s^2/2 n_s(1)>, <s^2> = 3/7
-            base = base if inventory else 0.0
-            profile = scale * (z[k] - 0.5 * s**2 * dz_surface[k] - base)
-            profile_surface = scale * (z_surface[k] - 0.5 * dz_surface[k] - base)
             slope = -j / electrode.solid_diffusivity(c_bar + ramp * profile_surface, temperature)
             c = c_bar + ramp * (profile + slope * surface_shape(s, radius))
         else:

@@ -73,7 +73,7 @@ def solver_data(
     rates = np.full(len(theta), reference) if c_rate is None else np.asarray(c_rate, float)
     if rates.shape != (len(theta),):
         raise ValueError(f"c_rate must hold one rate per parameter set ({len(theta)}), got {rates.shape}")
-    solve = jax.jit(jax.vmap(lambda th, c: solver.solve(th, t * (reference / c), c)))
+    solve = jax.jit(jax.vmap(lambda th, c: solver.solve(th, surrogate.times_at(t, c), c)))
     parts = [
         solve(jnp.asarray(theta[i : i + chunk]), jnp.asarray(rates[i : i + chunk]))
         for i in range(0, len(theta), chunk)
@@ -98,11 +98,10 @@ def solver_data(
 
 def voltage_errors_mV(surrogate, data: SolverData):
     """Absolute voltage errors |V_surrogate - V_solver| [mV], shape (M, T)."""
-    reference = surrogate.c_rate
     if data.c_rate is None:
         pred = jax.jit(jax.vmap(surrogate.voltage_vector, (0, None)))(data.theta, data.t)
     else:
         pred = jax.jit(
-            jax.vmap(lambda th, c: surrogate.voltage_vector(th, data.t * (reference / c), c))
+            jax.vmap(lambda th, c: surrogate.voltage_vector(th, surrogate.times_at(data.t, c), c))
         )(data.theta, data.c_rate)
     return 1e3 * jnp.abs(pred - data.voltage)

@@ -10,6 +10,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..physics import (
     galvanostatic_fluxes,
@@ -71,15 +72,23 @@ class LossConfig:
         return dict(self.weights)
 
 
-def sample_rates(key, surrogate, shape, sampling: str = "log-uniform"):
-    """C-rates over a rate-input surrogate's range, log-uniform or uniform (`sampling`; uniform
-    puts more of them at the high rates); its reference rate for a fixed-rate surrogate."""
-    if not surrogate.rate_input:
-        return jnp.full(shape, surrogate.c_rate)
+def rates_from_unit(surrogate, u, sampling: str = "log-uniform"):
+    """C-rates over a rate-input surrogate's range from unit coordinates u in [0, 1]: log-
+    uniform or uniform (`sampling`; uniform puts more of them at the high rates)."""
+    xp = np if isinstance(u, np.ndarray) else jnp  # numpy in, numpy out
     lo, hi = surrogate.c_rate_range
     if sampling == "uniform":
-        return jax.random.uniform(key, shape, minval=lo, maxval=hi)
-    return jnp.exp(jax.random.uniform(key, shape, minval=jnp.log(lo), maxval=jnp.log(hi)))
+        return lo + (hi - lo) * u
+    lo, hi = xp.log(lo), xp.log(hi)
+    return xp.exp(lo + (hi - lo) * u)
+
+
+def sample_rates(key, surrogate, shape, sampling: str = "log-uniform"):
+    """Random C-rates (`rates_from_unit`) for a rate-input surrogate; its reference rate for
+    a fixed-rate one."""
+    if not surrogate.rate_input:
+        return jnp.full(shape, surrogate.c_rate)
+    return rates_from_unit(surrogate, jax.random.uniform(key, shape), sampling)
 
 
 def sample_collocation(key, surrogate, config: LossConfig):
@@ -124,7 +133,7 @@ def _at_rate(surrogate, t_ref, rate):
     """(t, tn) of a time drawn at the reference rate, run at `rate`: the physical time
     t_ref c_ref / rate [s] and the normalised time t_ref / t_max, which does not depend on the
     rate (so the separable trunks see one time per point, not one per rate)."""
-    return t_ref * (surrogate.c_rate / rate), t_ref / surrogate.t_max
+    return surrogate.times_at(t_ref, rate), t_ref / surrogate.t_max
 
 
 def _concentration_derivatives(surrogate, k, t_ref, r, theta, c_rate):

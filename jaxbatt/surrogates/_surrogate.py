@@ -83,6 +83,21 @@ class SPMSurrogate(AbstractVoltageModel):
         depth of discharge of t_max at the reference rate, t_max * c_rate / rate."""
         return self.t_max if c_rate is None else self.t_max * self.c_rate / c_rate
 
+    def times_at(self, t_ref, c_rate):
+        """Times [s] at the reference rate mapped to `c_rate` at the same depth of discharge,
+        t_ref c_ref / c_rate (how training data and collocation points are drawn once for
+        every rate)."""
+        return t_ref * (self.c_rate / c_rate)
+
+    def covers(self, c_rate):
+        """Whether this surrogate describes a discharge at `c_rate` (elementwise, concrete
+        values): inside `c_rate_range` for a rate-input surrogate, its own rate otherwise."""
+        c = np.asarray(c_rate, dtype=float)
+        if not self.rate_input:
+            return np.isclose(c, self.c_rate, rtol=1e-9, atol=0.0)
+        lo, hi = self.c_rate_range
+        return np.isfinite(c) & (c >= lo * (1 - 1e-9)) & (c <= hi * (1 + 1e-9))
+
     def _rate(self, c_rate):
         """The C-rate a call runs at: the reference rate for None; concrete values checked
         (a fixed-rate surrogate only at its rate, a rate-input one inside its range)."""
@@ -91,16 +106,15 @@ class SPMSurrogate(AbstractVoltageModel):
         if _traced(c_rate):
             return c_rate
         c = _as_float_array(c_rate, "c_rate")
+        bad = ~self.covers(c)
         if self.rate_input:
             lo, hi = self.c_rate_range
-            bad = ~(np.isfinite(c) & (c >= lo * (1 - 1e-9)) & (c <= hi * (1 + 1e-9)))
             if bad.any():
                 raise InputError(
                     f"c_rate = {c[bad].flat[0]:g}{_at(bad)} is outside this surrogate's range "
                     f"[{lo:g}, {hi:g}]C; use the numerical solver (jaxbatt.simulate) there"
                 )
-        elif not np.allclose(c, self.c_rate, rtol=1e-9, atol=0.0):
-            bad = ~np.isclose(c, self.c_rate, rtol=1e-9, atol=0.0)
+        elif bad.any():
             raise InputError(
                 f"c_rate = {c[bad].flat[0]:g}{_at(bad)}: this surrogate was trained at "
                 f"{self.c_rate:g}C only; use a surrogate with the C-rate as an input "
@@ -294,7 +308,7 @@ class SPMSurrogate(AbstractVoltageModel):
         self.check_times(t, rate)
         self._check_radii(r_hat)
         if jnp.ndim(t) == 0 and jnp.ndim(r_hat) == 0 and theta.ndim == 1 and jnp.ndim(rate) == 0:
-            return self._concentrations_at(t, r_hat, theta, c_rate if c_rate is None else rate)
+            return self._concentrations_at(t, r_hat, theta, rate)
         try:
             shape = jnp.broadcast_shapes(jnp.shape(t), jnp.shape(r_hat))
         except ValueError as e:
@@ -316,7 +330,7 @@ class SPMSurrogate(AbstractVoltageModel):
         rate = self._rate(c_rate)
         self.check_times(t, rate)
         if jnp.ndim(t) == 0 and theta.ndim == 1 and jnp.ndim(rate) == 0:
-            return self._potentials_at(t, theta, c_rate if c_rate is None else rate)
+            return self._potentials_at(t, theta, rate)
         rates = _batch_rates(rate, theta)
         return _fields(self, "potentials", theta, rates, jnp.asarray(t, dtype=float))
 
@@ -424,7 +438,7 @@ class RateSurrogate(AbstractVoltageModel):
 
 
 def _batch_rates(rate, theta):
-    """The rates (B,) of a parameter batch theta (B..., P), flattened like it."""
+    """`rate` (a scalar, or one per set) broadcast to the batch shape B of theta (B..., P)."""
     batch = theta.shape[:-1]
     try:
         rates = jnp.broadcast_to(jnp.asarray(rate, dtype=float), batch)

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from .._errors import CheckpointError, InputError
 from ._checkpoint import load_checkpoint, read_header, save_checkpoint
 from ._data import SolverData, solver_data, voltage_errors_mV
-from ._losses import LossConfig, loss_terms, total_loss
+from ._losses import LossConfig, loss_terms, rates_from_unit, total_loss
 from ._surrogate import SPMSurrogate, build_surrogate
 
 BALANCE_SCHEMES = ("none", "grad_norm")
@@ -161,11 +161,7 @@ def _rate_samples(surrogate, n, key, corners=None, sampling="log-uniform"):
     u = np.array(jax.random.uniform(key, (n,)))
     if corners is not None:
         u[: len(corners)] = corners
-    if sampling == "uniform":
-        lo, hi = surrogate.c_rate_range
-        return lo + (hi - lo) * u
-    lo, hi = np.log(surrogate.c_rate_range)
-    return np.exp(lo + (hi - lo) * u)
+    return rates_from_unit(surrogate, u, sampling)
 
 
 def make_data(surrogate: SPMSurrogate, config: TrainConfig):
