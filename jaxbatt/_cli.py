@@ -316,8 +316,8 @@ def _train(args):
     from .surrogates import LossConfig, NetworkConfig, TrainConfig, train_hierarchy  # noqa: PLC0415
     from .surrogates._training import _state_path  # noqa: PLC0415
 
-    if args.model != "spm":
-        raise InputError(f"train: only 'spm' surrogates exist so far, got {args.model!r}")
+    if args.model not in ("spm", "p2d"):
+        raise InputError(f"train: unknown model {args.model!r}; choose spm or p2d")
     check_output_file(args.out, "--out")
     state = _state_path(args.out)
 
@@ -326,11 +326,13 @@ def _train(args):
             return f"the training state is saved in {state}; --resume continues from it"
         return None
 
+    if args.model == "p2d":
+        return _train_p2d(args, note)
     _outputs(args).plan(args.out, note=note)
     network = NetworkConfig(
         architecture=args.architecture, block=args.block, width=args.width or 64, depth=args.depth
     )
-    grid = args.parameter_grid
+    grid = 16 if args.parameter_grid is None else args.parameter_grid
     steps = 20000 if args.steps is None else args.steps
     if args.physics_only:
         # the shipped physics-only recipe (scripts/train_spm_physics.py); the options given
@@ -381,6 +383,45 @@ def _train(args):
         resume=args.resume, lower_kinetics=args.lower_kinetics, ansatz=ansatz,
         c_rate_range=args.c_rates,
     )  # fmt: skip
+    _outputs(args).done(args.out)
+    last = result.history[-1] if result.history else {}
+    print(
+        f"wrote {args.out}: validation error mean {last.get('val_mean_mV', float('nan')):.3f} mV, "
+        f"max {last.get('val_max_mV', float('nan')):.3f} mV"
+    )
+
+
+def _train_p2d(args, note):
+    """``jaxbatt train p2d``: the shipped P2D recipe (scripts/train_p2d_surrogate.py), with
+    the options given on the command line overriding it."""
+    import jax  # noqa: PLC0415
+
+    from .surrogates import train  # noqa: PLC0415
+    from .surrogates._p2d import p2d_surrogate  # noqa: PLC0415
+    from .surrogates._recipes import P2D_NETWORK, P2D_TRAIN, p2d_variant  # noqa: PLC0415
+
+    for flag, given in (("--levels", args.levels != 1), ("--c-rates", args.c_rates is not None),
+                        ("--ansatz", args.ansatz is not None),
+                        ("--lower-kinetics", args.lower_kinetics is not None),
+                        ("--architecture", args.architecture != "separable")):  # fmt: skip
+        if given:
+            raise InputError(f"train p2d: {flag} is for SPM surrogates only")
+    _outputs(args).plan(args.out, note=note)
+    network = dataclasses.replace(
+        P2D_NETWORK, width=args.width or P2D_NETWORK.width, depth=args.depth, block=args.block
+    )
+    recipe = p2d_variant(P2D_TRAIN, "physics" if args.physics_only else "physics+data")
+    config = dataclasses.replace(
+        recipe, adam_steps=recipe.adam_steps if args.steps is None else args.steps,
+        lbfgs_steps=args.lbfgs_steps or 0, seed=args.seed, validate_every=args.validate_every,
+        final_learning_rate=args.final_learning_rate, balance=args.balance,
+        balance_every=args.balance_every, balance_alpha=args.balance_alpha,
+        n_data_parameters=recipe.n_data_parameters if args.data_sets is None or args.physics_only
+        else args.data_sets,
+        loss=dataclasses.replace(recipe.loss, parameter_grid=args.parameter_grid or recipe.loss.parameter_grid),
+    )  # fmt: skip
+    surrogate = p2d_surrogate(network, key=jax.random.key(args.seed))
+    result = train(surrogate, config, checkpoint=args.out, resume=args.resume)
     _outputs(args).done(args.out)
     last = result.history[-1] if result.history else {}
     print(
@@ -494,7 +535,7 @@ def build_parser():
     sim.set_defaults(func=_simulate)
 
     tr = add("train", help="train a PINN surrogate", description="Train a PINN surrogate.")
-    tr.add_argument("model", help="spm")
+    tr.add_argument("model", help="spm or p2d")
     tr.add_argument("--out", required=True, help="checkpoint to write (e.g. model.eqx)")
     tr.add_argument("--levels", type=positive_int, default=1, help="hierarchy levels")
     tr.add_argument(
@@ -520,8 +561,9 @@ def build_parser():
         help="separable (parameter branch x time/radius trunks), merged or split",
     )  # fmt: skip
     tr.add_argument(
-        "--parameter-grid", type=nonnegative_int, default=16,
-        help="parameter sets per collocation point (tensor-grid batches; 0: one each)",
+        "--parameter-grid", type=nonnegative_int, default=None,
+        help="parameter sets per collocation point (tensor-grid batches; default 16 for spm, "
+        "8 for p2d; spm: 0 means one each)",
     )  # fmt: skip
     tr.add_argument(
         "--data-sets", type=nonnegative_int, default=None,
@@ -567,12 +609,13 @@ def build_parser():
         "calibrate",
         help="Bayesian calibration of degradation parameters from discharge curves",
         description="Infer degradation parameters (and the noise level) from CSV curves with "
-        "header time_s,voltage_V (s, V). With no file, calibrates the bundled example. The "
+        "header time_s,voltage_V (s, V). With no file, calibrates the bundled example of --model "
+        "(a noisy 2C discharge of the numerical SPM, or of the P2D with --model p2d). The "
         "results folder --out is written atomically: it holds a complete result or none, and "
         "an earlier jaxbatt result there is replaced as a whole.",
     )  # fmt: skip
-    cal.add_argument("data", nargs="*", help="CSV files (time_s,voltage_V); none: bundled example")
-    cal.add_argument("--model", default="spm", help="spm, or p2d with --likelihood solver")
+    cal.add_argument("data", nargs="*", help="CSV files (time_s,voltage_V); none: the model's bundled example")
+    cal.add_argument("--model", default="spm", help="spm or p2d (its bundled surrogate, 2C; or --likelihood solver)")
     cal.add_argument(
         "--out", default="calibration",
         help="results folder: new, empty, or an earlier jaxbatt result (replaced)",

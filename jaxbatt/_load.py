@@ -4,7 +4,12 @@ import pathlib
 
 from ._errors import CheckpointError
 
-BUNDLED = {"spm": "spm.eqx", "spm-physics": "spm_physics.eqx", "spm-rates": "spm_rates.eqx"}
+BUNDLED = {
+    "spm": "spm.eqx",
+    "spm-physics": "spm_physics.eqx",
+    "spm-rates": "spm_rates.eqx",
+    "p2d": "p2d.eqx",
+}
 BUNDLED_DIR = pathlib.Path(__file__).parent / "data" / "surrogates"
 
 
@@ -14,7 +19,9 @@ def load_surrogate(name_or_path="spm"):
     ``"spm-physics"`` for its physics-only counterpart (same cell, window and box; no solver
     data in its loss: its header's ``meta["n_data_parameters"]`` is 0 for every level),
     ``"spm-rates"`` for the SPM surrogate with the C-rate as an input (0.5C to 5C, t in
-    [0, 2700 s / C]: ``voltage(t, params, c_rate=c)``), or
+    [0, 2700 s / C]: ``voltage(t, params, c_rate=c)``), ``"p2d"`` for the P2D surrogate
+    (nrel cell, 2C, t in [0, 1350] s, the whole box; P2D residuals plus P2D solver data:
+    ``voltage(t, params)``, ``fields(t, x, params)``, ``particle_concentration(...)``), or
     the path of a checkpoint written by `jaxbatt train` / `jaxbatt.surrogates.save_surrogate`.
 
     Raises `CheckpointError` when the file is missing, corrupted, edited (the checksum covers

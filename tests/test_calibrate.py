@@ -228,8 +228,6 @@ def test_bad_settings_raise(model):
         calibrate(t, v, likelihood="exact")
     with pytest.raises(InputError, match="unknown model 'xyz'"):
         calibrate(t, v, model="xyz", voltage_model=model)
-    with pytest.raises(InputError, match="no P2D surrogate yet: use likelihood='solver'"):
-        calibrate(t, v, model="p2d")
     with pytest.raises(InputError, match="data are at 1C but the voltage model"):
         calibrate(t, v, voltage_model=model, c_rate=1.0)
     with pytest.raises(InputError, match="must be a jaxbatt AbstractVoltageModel"):

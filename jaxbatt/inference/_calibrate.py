@@ -100,12 +100,6 @@ def resolve_voltage_model(model, likelihood, voltage_model, c_rate) -> AbstractV
     if voltage_model is None:
         if likelihood == "solver":
             voltage_model = _solver_model(model, 2.0 if c_rate is None else c_rate)
-        elif model == "p2d":
-            raise InputError(
-                "there is no P2D surrogate yet: use likelihood='solver' for the exact P2D "
-                "likelihood (a P2D solve with tangents per leapfrog step: expect hours for "
-                "4 x (500 + 500) on a CPU), or model='spm' with its surrogate"
-            )
         elif c_rate is None:
             voltage_model = _load_surrogate(model)
         else:
@@ -444,7 +438,8 @@ def calibrate(
             may differ); or a list of ``(t_i, v_i)`` pairs with ``v=None``; their rate is
             `c_rate` (default: the voltage model's, 2C for the bundled surrogate) or
             `protocol`. Times must be strictly increasing within [0, model t_max].
-        model: ``"spm"`` (``"p2d"`` once its surrogate exists).
+        model: ``"spm"`` or ``"p2d"`` (with ``likelihood="surrogate"``: the bundled P2D
+            surrogate, 2C only; ``"solver"``: the numerical P2D).
         num_chains: independent NUTS chains (default 4).
         num_warmup, num_samples: warm-up (adaptation) and kept iterations per chain (default
             500 and 1000: with 500 + 500 the bundled example's banana-shaped k_i0-k_Ds

@@ -8,7 +8,7 @@ from .._io import check_output_dir, is_result_folder
 from ._calibrate import calibrate, resolve_voltage_model
 from ..cells import nrel_cell
 from .._errors import InputError
-from ._data import checked_drive, load_curve_csv, load_example
+from ._data import EXAMPLE_OF_MODEL, checked_drive, load_curve_csv, load_example
 
 
 def run_calibrate_command(args) -> dict:
@@ -38,7 +38,8 @@ def run_calibrate_command(args) -> dict:
         else:
             protocols = drives
     else:
-        c_rate = load_example().c_rate if c_rate is None else c_rate
+        example = load_example(EXAMPLE_OF_MODEL.get(args.model, "spm_2c_example"))
+        c_rate = example.c_rate if c_rate is None else c_rate
     voltage_model = None
     t_max = np.inf
     if protocols is None:
@@ -50,12 +51,11 @@ def run_calibrate_command(args) -> dict:
         names = ", ".join(os.path.basename(p) for p in args.data)
         print(f"calibrating {names} ({sum(c.t.size for c in curves)} points)")
     else:
-        example = load_example()
         curves = [load_curve_csv(example.path, t_max=t_max)]
         truth = dict(example.truth, sigma_mV=example.noise_std * 1e3)
         print(
             f"no data given: calibrating the bundled example {os.path.basename(example.path)} "
-            f"(numerical SPM at {example.c_rate:g}C, truth "
+            f"(numerical {example.model.upper()} at {example.c_rate:g}C, truth "
             + ", ".join(f"{k} = {v:g}" for k, v in example.truth.items())
             + f", noise {example.noise_std * 1e3:g} mV)"
         )

@@ -20,7 +20,8 @@ CSV_HEADER_WITH_CURRENT = ("time_s", "voltage_V", "current_A")
 CONSTANT_CURRENT_RTOL = 0.01
 VOLTAGE_RANGE = (2.0, 4.5)  # V: the physical window of a Li-ion cell's terminal voltage
 MIN_POINTS = 5
-EXAMPLES = ("spm_2c_example",)
+EXAMPLES = ("spm_2c_example", "p2d_2c_example")
+EXAMPLE_OF_MODEL = {"spm": "spm_2c_example", "p2d": "p2d_2c_example"}  # the CLI's default data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -400,6 +401,8 @@ def load_example(name: str = "spm_2c_example") -> ExampleCurve:
     ``spm_2c_example``: the numerical SPM (Butler-Volmer kinetics) of the nrel cell, 2C
     discharge, k_i0 = 2 and k_Ds = 2 (the reference study's truth), 100 times in [10, 1350] s,
     Gaussian noise of 3 mV (fixed seed); made by ``scripts/make_example_data.py``.
+    ``p2d_2c_example``: the same truth, times and noise level from the numerical P2D at its
+    default settings (``scripts/make_example_data.py --model p2d``).
     """
     path = example_path(name)
     t, v = read_curve_csv(path)

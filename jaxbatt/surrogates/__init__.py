@@ -15,6 +15,12 @@ from ._networks import ModifiedMLP as ModifiedMLP
 from ._networks import NetworkConfig as NetworkConfig
 from ._networks import SeparableNetwork as SeparableNetwork
 from ._networks import SplitNetwork as SplitNetwork
+from ._p2d import P2DSurrogate as P2DSurrogate
+from ._p2d import build_p2d_surrogate as build_p2d_surrogate
+from ._p2d import p2d_surrogate as p2d_surrogate
+from ._p2d_losses import P2D_WEIGHTS as P2D_WEIGHTS
+from ._p2d_losses import P2DData as P2DData
+from ._p2d_losses import p2d_solver_data as p2d_solver_data
 from ._surrogate import SPMSurrogate as SPMSurrogate
 from ._surrogate import add_level as add_level
 from ._surrogate import build_surrogate as build_surrogate

@@ -108,14 +108,18 @@ class ModifiedMLP(eqx.Module):
         self.output = _linear(width, n_out, init, key=keys[-1])
         self.activation = activation
 
-    def __call__(self, x):
+    def hidden(self, x):
+        """The last hidden state H_L (width,): the output is `output` (a Linear) of it."""
         act = ACTIVATIONS[self.activation]
         u, v = act(self.encode_u(x)), act(self.encode_v(x))
         h = x
         for layer in self.layers:
             z = act(layer(h))
             h = (1.0 - z) * u + z * v
-        return self.output(h)
+        return h
+
+    def __call__(self, x):
+        return self.output(self.hidden(x))
 
 
 def make_block(n_in, n_out, config: NetworkConfig, *, key):

@@ -12,8 +12,11 @@ width-32 Adam + L-BFGS model at this budget was not better at the box's slow-dif
 corner, so the shipped recipe stays Adam only).
 """
 
+import dataclasses
+
 from ._losses import LossConfig
 from ._networks import NetworkConfig
+from ._p2d_losses import P2D_WEIGHTS
 from ._training import TrainConfig
 
 PHYSICS_ONLY_NETWORK = NetworkConfig(architecture="separable", block="modified", width=64, depth=3)
@@ -48,3 +51,31 @@ RATES_FINETUNE = TrainConfig(
                     rate_sampling="uniform"),
     n_data_parameters=512, n_validation=32, chunk=500, validate_every=2500, seed=1,
 )  # fmt: skip
+
+# The P2D surrogate (`jaxbatt.surrogates._p2d`, `scripts/train_p2d_surrogate.py`,
+# ``jaxbatt train p2d``): the separable network, every P2D residual and the integral terms
+# (`_p2d_losses.P2D_WEIGHTS`) on tensor-grid batches of 8 parameter sets, plus P2D solver data
+# (fields and voltage) at 64 parameter sets (the box's corners, then random draws).
+P2D_NETWORK = NetworkConfig(architecture="separable", block="modified", width=32, depth=3)
+P2D_TRAIN = TrainConfig(
+    adam_steps=40_000, lbfgs_steps=0, learning_rate=1e-3, final_learning_rate=1e-5,
+    loss=LossConfig(
+        n_interior=64, n_boundary=32, n_data=64, parameter_grid=8,
+        weights=tuple(P2D_WEIGHTS.items()),
+    ),
+    n_data_parameters=64, n_validation=64, chunk=500, validate_every=5000, seed=0,
+)  # fmt: skip
+
+
+def p2d_variant(config: TrainConfig, variant: str) -> TrainConfig:
+    """`config` as ``"physics+data"`` (itself), ``"data"`` (no physics term: the physics
+    weights set to 0) or ``"physics"`` (no solver data)."""
+    loss = config.loss
+    if variant == "physics+data":
+        return config
+    if variant == "data":
+        weights = tuple((k, v) for k, v in loss.weights if k in ("data", "voltage"))
+        return dataclasses.replace(config, loss=dataclasses.replace(loss, weights=weights))
+    if variant == "physics":
+        return dataclasses.replace(config, loss=dataclasses.replace(loss, n_data=0), n_data_parameters=0)
+    raise ValueError(f"unknown variant {variant!r}: 'physics+data', 'data' or 'physics'")

@@ -35,6 +35,8 @@ from .._errors import CheckpointError, InputError
 from ._checkpoint import load_checkpoint, read_header, save_checkpoint
 from ._data import SolverData, solver_data, voltage_errors_mV
 from ._losses import LossConfig, loss_terms, rates_from_unit, total_loss
+from ._p2d import P2DSurrogate, build_p2d_surrogate
+from ._p2d_losses import make_p2d_data, p2d_loss_terms
 from ._surrogate import SPMSurrogate, build_surrogate
 
 BALANCE_SCHEMES = ("none", "grad_norm")
@@ -131,7 +133,7 @@ class TrainResult(eqx.Module):
     """A trained surrogate and its history (lists of dicts: step, phase, loss terms,
     validation errors in mV, wall time in s)."""
 
-    surrogate: SPMSurrogate
+    surrogate: SPMSurrogate | P2DSurrogate
     history: list = eqx.field(static=True)
 
 
@@ -164,10 +166,13 @@ def _rate_samples(surrogate, n, key, corners=None, sampling="log-uniform"):
     return rates_from_unit(surrogate, u, sampling)
 
 
-def make_data(surrogate: SPMSurrogate, config: TrainConfig):
+def make_data(surrogate: SPMSurrogate | P2DSurrogate, config: TrainConfig):
     """(training data or None, validation data) from the numerical solver, seeded by config.
     Training parameters include the corners of the box (for a rate-input surrogate, of the
-    box times the rate range); validation ones are random (rates log-uniform)."""
+    box times the rate range); validation ones are random (rates log-uniform). A P2D
+    surrogate's come from the P2D solver (`make_p2d_data`)."""
+    if isinstance(surrogate, P2DSurrogate):
+        return make_p2d_data(surrogate, config)
     k_train, k_val = jax.random.split(jax.random.key(config.seed + 10_000))
     space = surrogate.space
     k_val_rate, k_train_rate = jax.random.split(jax.random.fold_in(k_val, 1))
@@ -221,26 +226,37 @@ def _same_settings(stored: dict, config: TrainConfig) -> bool:
     return {**{k: v for k, v in defaults.items() if k not in stored}, **stored} == config.to_dict()
 
 
-def save_surrogate(path, surrogate: SPMSurrogate, meta: dict | None = None):
+SURROGATE_KINDS = {"spm-surrogate": build_surrogate, "p2d-surrogate": build_p2d_surrogate}
+
+
+def save_surrogate(path, surrogate: SPMSurrogate | P2DSurrogate, meta: dict | None = None):
     """Write a surrogate checkpoint (atomic)."""
-    save_checkpoint(path, surrogate, kind="spm-surrogate", config=surrogate.config(), meta=meta)
+    kind = "p2d-surrogate" if isinstance(surrogate, P2DSurrogate) else "spm-surrogate"
+    save_checkpoint(path, surrogate, kind=kind, config=surrogate.config(), meta=meta)
 
 
-def load_surrogate_file(path) -> SPMSurrogate:
-    """Load a surrogate written by `save_surrogate`."""
+def load_surrogate_file(path) -> SPMSurrogate | P2DSurrogate:
+    """Load a surrogate written by `save_surrogate` (SPM or P2D)."""
     header, _ = read_header(path)
-    if header.get("kind") != "spm-surrogate":
-        raise CheckpointError(f"{str(path)!r} holds a {header.get('kind')!r} checkpoint, not a surrogate")
+    kind = header.get("kind")
+    if kind not in SURROGATE_KINDS:
+        raise CheckpointError(f"{str(path)!r} holds a {kind!r} checkpoint, not a surrogate")
     try:
-        skeleton = build_surrogate(header["config"])
+        skeleton = SURROGATE_KINDS[kind](header["config"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{str(path)!r}: invalid surrogate configuration ({e})") from e
-    surrogate, _ = load_checkpoint(path, skeleton, kind="spm-surrogate")
+    surrogate, _ = load_checkpoint(path, skeleton, kind=kind)
     return surrogate
 
 
+def _terms(surrogate, key, loss_config, data):
+    if isinstance(surrogate, P2DSurrogate):
+        return p2d_loss_terms(surrogate, key, loss_config, data)
+    return loss_terms(surrogate, key, loss_config, data)
+
+
 def _loss_of(params, static, data, key, loss_config, multipliers=None):
-    terms = loss_terms(eqx.combine(params, static), key, loss_config, data)
+    terms = _terms(eqx.combine(params, static), key, loss_config, data)
     return total_loss(terms, loss_config, multipliers), terms
 
 
@@ -248,7 +264,7 @@ def _balanced_terms(params, static, data, loss_config) -> tuple[str, ...]:
     """Names of the loss terms that get a balancing multiplier: those present (they depend on
     the surrogate and on the data) with a non-zero weight."""
     shapes = jax.eval_shape(
-        lambda p: loss_terms(eqx.combine(p, static), jax.random.key(0), loss_config, data), params
+        lambda p: _terms(eqx.combine(p, static), jax.random.key(0), loss_config, data), params
     )
     weight = loss_config.weight
     return tuple(name for name in shapes if weight.get(name, 0.0) != 0.0)
@@ -263,7 +279,7 @@ def _term_gradient_norms(params, static, data, key, loss_config, names):
     for name in names:
 
         def weighted(p, name=name):
-            return weight[name] * loss_terms(eqx.combine(p, static), key, loss_config, data)[name]
+            return weight[name] * _terms(eqx.combine(p, static), key, loss_config, data)[name]
 
         norms[name] = optax.tree.norm(jax.grad(weighted)(params))
     return norms
