@@ -3,6 +3,7 @@
     python benchmarks/bench_p2d_surrogate.py --study variants [--steps 5000] [--width 32]
     python benchmarks/bench_p2d_surrogate.py --study terms [--steps 5000]
     python benchmarks/bench_p2d_surrogate.py --study speed [--n-sets 10000]
+    python benchmarks/bench_p2d_surrogate.py --study log
 
 variants  physics + data (the recipe), data only and physics only, at equal optimiser steps
           on the same network and seed; voltage error on the recipe's 64 held-out parameter
@@ -10,17 +11,24 @@ variants  physics + data (the recipe), data only and physics only, at equal opti
           solver data included).
 terms     the recipe without one group of regularisation terms at a time (integral terms;
           interface and collector conditions; kinetics), same budget.
+lowdata   solver data at the reference's five parameter sets only (the box's four corners and
+          (2, 2)): physics + data against data only, same budget; and data only at the
+          recipe's 64 sets and its full step count (what the physics terms cost per step buys
+          the data term many more steps at equal wall time).
 speed     100-point voltage curves for `--n-sets` parameter sets, per curve: the bundled
           surrogate (one jitted vmapped call), the jaxbatt P2D solver (vmapped batches) and
           PyBaMM's DFN at its defaults (IDAKLU, default mesh and tolerances, inputs varied,
           built once; sequential solves, timed on a subset), each side's max |dV| against one
           fine reference (PyBaMM's DFN, 40 cells per domain, 40 shells, rtol 1e-8) on 5 sets;
           and the gradient of a Gaussian log-likelihood of one curve.
+log       the bundled model's training log (jaxbatt/data/surrogates/p2d.train.json): every
+          loss term and the validation error at each validation step.
 """
 
 import argparse
 import dataclasses
 import datetime
+import json
 import time
 
 import jax
@@ -35,7 +43,7 @@ from jaxbatt.surrogates._recipes import P2D_NETWORK, P2D_TRAIN, p2d_variant
 from jaxbatt.surrogates._training import make_data
 
 TERM_GROUPS = {
-    "no integral terms": ("charge_integral", "electrolyte_inventory", "solid_inventory"),
+    "no integral terms": ("charge_integral", "electrolyte_balance", "solid_inventory"),
     "no interface/collector terms": ("interfaces", "collectors"),
     "no kinetics term": ("kinetics",),
 }
@@ -160,9 +168,40 @@ def study_speed(args):
     return None
 
 
+def study_lowdata(args):
+    five = ((0.5, 1.0), (4.0, 1.0), (0.5, 10.0), (4.0, 10.0), (2.0, 2.0))
+    low = dataclasses.replace(P2D_TRAIN, data_parameters=five)
+    cache, rows = {}, []
+    for variant in ("physics+data", "data"):
+        rows.append(_run(f"{variant}, 5 sets", p2d_variant(low, variant), args.width, args.steps, cache))
+    full = P2D_TRAIN.adam_steps
+    rows.append(_run(f"data, 64 sets, {full} steps", p2d_variant(P2D_TRAIN, "data"), args.width, full, cache))
+    return rows
+
+
+def study_log(args):
+    from jaxbatt._load import BUNDLED_DIR
+
+    record = json.loads((BUNDLED_DIR / "p2d.train.json").read_text())
+    history = record["history"]
+    terms = [k for k in history[0] if k not in ("step", "phase", "wall_s", "val_mean_mV", "val_max_mV")]
+    print(
+        f"# bundled p2d: trained {record['date']} on {record['machine']}, "
+        f"{record['wall_s_this_invocation']:.0f} s, solver data at {record['n_data_parameters']} sets, "
+        f"error_std {record['error_std_V'] * 1e3:.3f} mV"
+    )
+    headers = ["step", "wall [s]", "val mean [mV]", "val max [mV]"] + terms
+    rows = [
+        [h["step"], f"{h['wall_s']:.0f}", f"{h['val_mean_mV']:.3f}", f"{h['val_max_mV']:.2f}"]
+        + [f"{h[k]:.3g}" for k in terms]
+        for h in history
+    ]
+    print(table(rows, headers))
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--study", choices=("variants", "terms", "speed"), required=True)
+    parser.add_argument("--study", choices=("variants", "terms", "lowdata", "speed", "log"), required=True)
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--width", type=int, default=P2D_NETWORK.width)
     parser.add_argument("--n-sets", type=int, default=10_000)
@@ -170,15 +209,18 @@ def main():
     parser.add_argument("--pybamm-sets", type=int, default=100)
     args = parser.parse_args()
     print(f"# P2D surrogate, study {args.study}, {datetime.date.today()}\n# machine: {machine()}")
-    if args.study in ("variants", "terms"):
+    if args.study in ("variants", "terms", "lowdata"):
         print(
             f"# width {args.width}, {args.steps} Adam steps (the recipe: {P2D_TRAIN.adam_steps}), "
             f"seed {P2D_TRAIN.seed}; errors on {P2D_TRAIN.n_validation} held-out sets vs the P2D solver"
         )
         headers = ["variant", "solver sets", "mean [mV]", "max [mV]", "wall [s]"]
         print(" | ".join(headers), flush=True)
-        rows = (study_variants if args.study == "variants" else study_terms)(args)
+        study = {"variants": study_variants, "terms": study_terms, "lowdata": study_lowdata}
+        rows = study[args.study](args)
         print("\n" + table(rows, headers))
+    elif args.study == "log":
+        study_log(args)
     else:
         study_speed(args)
 

@@ -13,7 +13,9 @@ NOTEBOOKS = pathlib.Path(__file__).parents[1] / "notebooks"
 
 @pytest.mark.parametrize(
     "name, expected",
-    [("surrogate_training.ipynb", "level 2: mean"),
+    # slow (80 s): training, the hierarchy and the loss curves are checked by the default
+    # suite's surrogate tests; the P2D notebook stays in it
+    [pytest.param("surrogate_training.ipynb", "level 2: mean", marks=pytest.mark.slow),
      ("p2d_surrogate.ipynb", "truth:"),
      # slow (120 s): the design itself is checked in the default suite by tests/test_design.py
      pytest.param("experiment_design.ipynb", "Expected posterior sd at k_i0=2, k_Ds=2",

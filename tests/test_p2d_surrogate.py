@@ -69,12 +69,12 @@ def test_voltage_is_the_field_at_the_collector(tiny):
 def test_loss_terms_at_zero_outputs(tiny):
     """With every raw output 0 the fields are uniform (c_e0, c_s0, j_avg) and the potentials
     those of the SPM's initial kinetics, so each rescaled residual is known exactly: the
-    kinetics, the charge integrals and the inventories of the electrolyte hold; the charge
+    kinetics, the charge integrals and the electrolyte's lithium balance hold; the charge
     balances and the surface flux are off by exactly one reaction source (+-1)."""
     zero = _zero_outputs(tiny)
     batch = sample_p2d_collocation(jax.random.key(3), zero, LOSS)
     terms = {k: float(v) for k, v in jax.jit(lambda s: p2d_physics_terms(s, batch))(zero).items()}
-    for name in ("kinetics", "charge_integral", "electrolyte_inventory", "particle_diffusion",
+    for name in ("kinetics", "charge_integral", "electrolyte_balance", "particle_diffusion",
                  "symmetry", "interfaces", "electrolyte_mass"):  # fmt: skip
         if name == "electrolyte_mass":  # the source (1 - t+) a_s j of a flat c_e remains
             assert terms[name] > 0.01

@@ -55,7 +55,8 @@ class TrainConfig:
             L-BFGS from overfitting one batch).
         loss: the `LossConfig`.
         clip_norm: global gradient-norm clip of the Adam steps.
-        n_data_parameters: parameter sets solved by the numerical SPM for the data term
+        n_data_parameters: parameter sets solved by the numerical SPM (the P2D for a
+            `P2DSurrogate`) for the data term
             (0 with ``loss.n_data = 0``: physics only): the box's corners, then uniform random
             draws. Set to ``len(data_parameters)`` when those are given.
         data_parameters: explicit parameter sets (physical units, each of the space's length)
@@ -386,7 +387,8 @@ def train(
     """Train the top level of `surrogate` (lower hierarchy levels stay frozen).
 
     Args:
-        surrogate: an `SPMSurrogate` (fresh, or a hierarchy from `add_level`).
+        surrogate: an `SPMSurrogate` (fresh, or a hierarchy from `add_level`) or a
+            `P2DSurrogate` (its loss: `_p2d_losses.p2d_loss_terms`; data from the P2D solver).
         config: the `TrainConfig`.
         checkpoint: path of the final model; the training state is written atomically next
             to it (``<checkpoint>.state``) every `validate_every` steps.
