@@ -31,6 +31,7 @@ from ._p2d import electrolyte_current_density as electrolyte_current_density
 from ._p2d import electrolyte_flux_boundary_residual as electrolyte_flux_boundary_residual
 from ._p2d import electrolyte_mass_balance_residual as electrolyte_mass_balance_residual
 from ._p2d import electrolyte_potential_gradient as electrolyte_potential_gradient
+from ._p2d import electrolyte_reaction_source as electrolyte_reaction_source
 from ._p2d import initial_electrolyte_concentration as initial_electrolyte_concentration
 from ._p2d import interface_continuity_residual as interface_continuity_residual
 from ._p2d import p2d_initial_state as p2d_initial_state

@@ -78,6 +78,11 @@ def solid_potential_gradient(i_s, conductivity):
     return -i_s / conductivity
 
 
+def electrolyte_reaction_source(transference_number, specific_area, pore_wall_flux):
+    """Lithium the reaction puts into the electrolyte, (1 - t+) a_s j [mol/(m^3 s)]."""
+    return (1.0 - transference_number) * volumetric_reaction_rate(specific_area, pore_wall_flux)
+
+
 def electrolyte_mass_balance_residual(
     dc_e_dt,
     dc_e_dx,
@@ -95,7 +100,7 @@ def electrolyte_mass_balance_residual(
     ``specific_area = 0``.
     """
     divergence = diffusivity_eff * d2c_e_dx2 + ddiffusivity_eff_dc * dc_e_dx**2
-    source = (1.0 - transference_number) * volumetric_reaction_rate(specific_area, pore_wall_flux)
+    source = electrolyte_reaction_source(transference_number, specific_area, pore_wall_flux)
     return volume_fraction * dc_e_dt - divergence - source
 
 

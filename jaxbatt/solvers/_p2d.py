@@ -42,6 +42,7 @@ from .._errors import InputError
 from ..cells import Cell, Electrode, ParameterSpace
 from ..physics import (
     electrolyte_potential_gradient,
+    electrolyte_reaction_source,
     effective_transport,
     overpotential_for_flux,
     p2d_initial_state,
@@ -742,9 +743,7 @@ class P2DSolver(eqx.Module):
         zero = jnp.zeros(1, c_e.dtype)
         flux = jnp.concatenate([zero, interior, zero])
         j = jnp.concatenate([j_a, jnp.zeros(self.n_x_separator, j_a.dtype), j_c])
-        source = (1.0 - el.transference_number(c_e, t)) * volumetric_reaction_rate(
-            mesh.specific_area, j
-        )
+        source = electrolyte_reaction_source(el.transference_number(c_e, t), mesh.specific_area, j)
         return (-(flux[1:] - flux[:-1]) / mesh.dx + source) / mesh.volume_fraction
 
     def _concentration_rates(self, cell: Cell, c_e, c_s_a, c_s_c, j_a, j_c):

@@ -38,6 +38,7 @@ from ..physics import (
     electrolyte_current_density,
     electrolyte_flux_boundary_residual,
     electrolyte_mass_balance_residual,
+    electrolyte_reaction_source,
     interface_continuity_residual,
     p2d_kinetics_residual,
     solid_charge_residual,
@@ -382,7 +383,7 @@ def _integrals(surrogate, t, theta):
         if electrode is None:
             continue
         j = values[:, F["j_" + region]]
-        source = (1.0 - el.transference_number(c_e, temp)) * volumetric_reaction_rate(a_s, j)
+        source = electrolyte_reaction_source(el.transference_number(c_e, temp), a_s, j)
         balance -= (end - start) * weights @ source
         k, sign = (0, 1.0) if region == "a" else (1, -1.0)
         reaction = FARADAY * volumetric_reaction_rate(a_s, j)
