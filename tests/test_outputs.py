@@ -133,11 +133,16 @@ def test_train_out_is_checked_before_training(tmp_path, monkeypatch, capsys):
     import jaxbatt.surrogates  # noqa: PLC0415
 
     _forbid(monkeypatch, jaxbatt.surrogates, "train_hierarchy")
+    _forbid(monkeypatch, jaxbatt.surrogates, "train")
     out = tmp_path / "missing" / "m.eqx"
-    assert main(["train", "spm", "--out", str(out), "--steps", "1"]) == EXIT_USAGE
-    assert "does not exist" in _one_line(capsys.readouterr().err)
-    assert main(["train", "p2d", "--out", str(tmp_path / "m.eqx")]) == EXIT_USAGE
-    assert "only 'spm' surrogates exist" in _one_line(capsys.readouterr().err)
+    for model in ("spm", "p2d"):
+        assert main(["train", model, "--out", str(out), "--steps", "1"]) == EXIT_USAGE
+        assert "does not exist" in _one_line(capsys.readouterr().err)
+    # an SPM-only option is refused for P2D before anything is trained
+    args = ["train", "p2d", "--out", str(tmp_path / "m.eqx"), "--levels", "2"]
+    assert main(args) == EXIT_USAGE
+    assert "--levels is for SPM surrogates only" in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "m.eqx").exists()
 
 
 # ---------------------------------------------------------------- atomic files and folders
