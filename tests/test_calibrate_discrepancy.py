@@ -219,3 +219,73 @@ def test_bad_discrepancy_settings_raise(inexact):
     with pytest.raises(InputError, match=r"surrogate_error='correlated' needs a voltage model "
                        r"with a stated error.*error_std = 0 V"):  # fmt: skip
         calibrate(t, v, voltage_model=exact, surrogate_error="correlated")
+
+
+def test_given_discrepancy_prior_serves_a_model_without_stated_error(inexact):
+    """``discrepancy_prior_mV`` sets the coefficients' prior directly (what the exact solver
+    against measured data needs); it is refused without the correlated discrepancy and for a
+    non-positive value; the log density uses it."""
+    from numpyro.infer.util import log_density  # noqa: PLC0415
+
+    from jaxbatt.inference._data import as_curves  # noqa: PLC0415
+    from jaxbatt.inference._model import calibration_model, pad_curves  # noqa: PLC0415
+
+    exact = ClosedFormVoltageModel(space=nrel_parameter_space())  # error_std = 0
+    t, v = _synthetic(inexact, TRUTH)
+    for bad in (0.0, -3.0, float("nan"), "wide"):
+        with pytest.raises(InputError, match="discrepancy_prior_mV must be a positive number"):
+            calibrate(t, v, voltage_model=exact, surrogate_error="correlated",
+                      discrepancy_prior_mV=bad)  # fmt: skip
+    with pytest.raises(InputError, match="only surrogate_error='correlated' has"):
+        calibrate(t, v, voltage_model=exact, discrepancy_prior_mV=5.0)
+    fit = _quiet_calibrate(t, v, voltage_model=exact, surrogate_error="correlated",
+                           discrepancy_prior_mV=4.0, discrepancy_terms=2, seed=0, **TINY)  # fmt: skip
+    assert fit.settings["discrepancy_std_V"] == pytest.approx(4e-3)
+    assert "prior std 4 mV (given)" in fit.table()
+    # the coefficient is prior_std * z: at z = 1 the mean shifts by 4 mV x the unit-RMS basis
+    curves, _ = as_curves([(t, v)], None, t_max=1350.0)
+    tp, vp, mask = pad_curves(curves)
+    params = {"k_i0_unit": jnp.full(1, 0.4), "k_Ds_unit": jnp.full(1, 0.2),
+              "sigma": jnp.full(1, 0.004), "discrepancy_z": jnp.array([[1.0, 0.0]])}  # fmt: skip
+    options = dict(voltage_model=exact, priors={}, sigma=None, sigma_prior_std=5e-3,
+                   surrogate_error="correlated", hierarchical=False, discrepancy_terms=2)  # fmt: skip
+    shifted = float(log_density(calibration_model, (tp, vp + 4e-3, mask),
+                                {**options, "discrepancy_prior_std": 4e-3}, params)[0])  # fmt: skip
+    params["discrepancy_z"] = jnp.zeros((1, 2))
+    plain = float(log_density(calibration_model, (tp, vp, mask),
+                              {**options, "discrepancy_prior_std": 4e-3}, params)[0])  # fmt: skip
+    # same residuals; the latents' standard-normal log density differs by 1/2
+    assert shifted == pytest.approx(plain - 0.5, rel=1e-12)
+
+
+def test_correlated_discrepancy_with_per_curve_models(inexact):
+    """Curves with their own models (several protocols) each get their own discrepancy on
+    their own model's window: the joint log density equals the sum of the single-curve ones."""
+    from numpyro.infer.util import log_density  # noqa: PLC0415
+
+    from jaxbatt.inference._data import as_curves  # noqa: PLC0415
+    from jaxbatt.inference._model import calibration_model, pad_curves  # noqa: PLC0415
+
+    long = ClosedFormVoltageModel(space=nrel_parameter_space(), error_std=ERROR, t_max=2000.0)
+    data = [_synthetic(inexact, TRUTH, n=40, seed=1), _synthetic(long, TRUTH, n=30, seed=2)]
+    curves, _ = as_curves(data, None, t_max=1350.0)
+    z = np.array([[0.5, -1.0], [-0.2, 0.7]])
+
+    def logp(rows, models):
+        t, v, mask = pad_curves([curves[k] for k in rows])
+        options = dict(voltage_model=models[0], priors={}, sigma=None, sigma_prior_std=5e-3,
+                       surrogate_error="correlated", hierarchical=False, discrepancy_terms=2,
+                       curve_models=tuple(models) if len(models) > 1 else None)  # fmt: skip
+        n = len(rows)
+        params = {"k_i0_unit": jnp.full(n, 0.4), "k_Ds_unit": jnp.full(n, 0.2),
+                  "sigma": jnp.full(n, 0.004), "discrepancy_z": jnp.asarray(z[rows])}  # fmt: skip
+        return float(log_density(calibration_model, (t, v, mask), options, params)[0])
+
+    both = logp([0, 1], [inexact, long])
+    assert both == pytest.approx(logp([0], [inexact]) + logp([1], [long]), rel=1e-12)
+    # the second curve's basis lives on its own model's window (2000 s, not 1350 s)
+    assert both != pytest.approx(logp([0, 1], [inexact, inexact]), rel=1e-9)
+    fit = _quiet_calibrate(data, None, voltage_model=[inexact, long], surrogate_error="correlated",
+                           discrepancy_terms=2, seed=0, **TINY)  # fmt: skip
+    assert fit.samples["discrepancy"].shape == (40, 2, 2)
+    assert fit.discrepancy_at(data[1][0], curve=1).shape == (40, 30)

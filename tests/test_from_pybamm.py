@@ -5,6 +5,7 @@ trees; the SPM of a converted cell against PyBaMM's SPM of the same set."""
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -13,9 +14,9 @@ from jaxbatt import InputError
 
 pybamm = pytest.importorskip("pybamm")
 from jaxbatt.cells import from_pybamm  # noqa: E402
-from jaxbatt.reference import pybamm_set_spm_discharge  # noqa: E402
+from jaxbatt.reference import pybamm_set_discharge  # noqa: E402
 
-CONVERTIBLE = ("Chen2020", "Marquis2019", "Mohtat2020")
+CONVERTIBLE = ("Chen2020", "Marquis2019", "Mohtat2020", "Ai2020", "Ecker2015")
 
 
 def _pybamm_law(values, key, args):
@@ -58,19 +59,34 @@ def test_laws_equal_pybamms_evaluation(name):
                                       * values["Number of electrodes connected in parallel to make a cell"])
 
 
-def test_sets_needing_missing_features_are_refused_by_name():
+def test_per_domain_bruggeman_exponents_are_kept():
+    """Ai2020's and Ecker2015's exponents differ per domain: each domain keeps its own."""
     for name in ("Ai2020", "Ecker2015"):
-        with pytest.raises(InputError, match="Bruggeman exponents differ between domains"):
-            from_pybamm(name)
+        values = pybamm.ParameterValues(name)
+        expected = tuple(values[f"{d} Bruggeman coefficient (electrolyte)"]
+                         for d in ("Negative electrode", "Separator", "Positive electrode"))
+        assert from_pybamm(name).bruggeman_exponents == pytest.approx(expected, rel=1e-15)
+
+
+def test_sets_needing_missing_features_are_refused_by_name():
+    warm = pybamm.ParameterValues("Ai2020")  # its OCPs have entropic terms
+    warm["Ambient temperature [K]"] = 308.15
+    with pytest.raises(InputError, match="entropic term and the ambient temperature 308.15 K"):
+        from_pybamm(warm)
+    ecker = pybamm.ParameterValues("Ecker2015")  # entropic change 0: converts off 296.15 K
+    assert ecker["Ambient temperature [K]"] != ecker["Reference temperature [K]"]
+    assert from_pybamm(ecker).temperature == ecker["Ambient temperature [K]"]
     with pytest.raises(InputError, match="unknown PyBaMM parameter set 'Nope2020'"):
         from_pybamm("Nope2020")
     with pytest.raises(InputError, match="takes a pybamm.ParameterValues"):
         from_pybamm(42)
 
 
-# max |dV| from t = 10 s at 1C, measured 2026-12-03 with 60 shells (the default 15 shells:
-# Chen2020 2.31 mV, Marquis2019 1.31 mV; see benchmarks/RESULTS.md)
-SPM_AGREEMENT_V = {"Chen2020": 0.15e-3, "Marquis2019": 0.1e-3}
+# max |dV| from t = 10 s at 1C, measured 2026-12-03/04 with 60 shells (0.13, 0.08, 0.023,
+# 0.38 mV; the default 15 shells: Chen2020 2.31 mV, Marquis2019 1.31 mV, Ai2020 0.99 mV,
+# Ecker2015 0.55 mV; see benchmarks/RESULTS.md)
+SPM_AGREEMENT_V = {"Chen2020": 0.15e-3, "Marquis2019": 0.1e-3, "Ai2020": 0.03e-3,
+                   "Ecker2015": 0.45e-3}
 
 
 @pytest.mark.parametrize("name", sorted(SPM_AGREEMENT_V))
@@ -79,7 +95,7 @@ def test_spm_of_a_converted_set_matches_pybamms_spm(name):
     against PyBaMM's SPM of the same set (IDAKLU, 200 shells): voltage within the measured
     agreement from t = 10 s, and the cut-off reached within 2 s of PyBaMM's."""
     values = pybamm.ParameterValues(name)
-    t_ref, v_ref = pybamm_set_spm_discharge(values, 1.0)
+    t_ref, v_ref = pybamm_set_discharge(values, 1.0)
     cell = from_pybamm(values, name=name)
     t = t_ref[(t_ref >= 10.0) & (t_ref < t_ref[-1] - 1.0)]
     with warnings.catch_warnings():
@@ -92,6 +108,22 @@ def test_spm_of_a_converted_set_matches_pybamms_spm(name):
     end = _discharge_past_the_end(cell, t_ref[-1])
     assert "lower cut-off voltage" in end.termination_reason()
     assert abs(float(end.t_end) - t_ref[-1]) < 2.0
+
+
+def test_p2d_of_ai2020_matches_pybamms_dfn():
+    """Ai2020 (its own Bruggeman exponent per domain, cubic-spline OCPs): jaxbatt's P2D at its
+    default mesh against PyBaMM's DFN of the set (IDAKLU rtol 1e-9, 40 cells per domain, 200
+    shells), 1C to the cut-off: max |dV| from t = 10 s 2.92 mV measured (the issue's target
+    is 2 mV at the default mesh: not met; 1.65 mV at 0.5C, 6.4 mV at 2C, RESULTS.md)."""
+    values = pybamm.ParameterValues("Ai2020")
+    t_ref, v_ref = pybamm_set_discharge(values, 1.0, model="dfn")
+    t = t_ref[(t_ref >= 10.0) & (t_ref < t_ref[-1] - 1.0)][::20]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jaxbatt.DischargeEndedWarning)
+        sol = jaxbatt.simulate("p2d", {}, t=t, c_rate=1.0, cell=from_pybamm(values, name="Ai2020"))
+    v = np.asarray(sol.voltage)
+    assert np.all(np.isfinite(v))
+    assert np.max(np.abs(v - np.interp(t, t_ref, v_ref))) < 3.1e-3
 
 
 def _discharge_past_the_end(cell, t_end):
@@ -109,3 +141,36 @@ def test_marquis2019_discharge_stops_at_its_cutoff():
     end = _discharge_past_the_end(from_pybamm("Marquis2019"), 3622.8)
     assert "lower cut-off voltage" in end.termination_reason()
     assert abs(float(end.t_end) - 3622.8) < 2.0
+
+
+def test_cubic_interpolants_equal_pybamms_inside_and_beyond_their_data():
+    """Ai2020's OCPs are cubic splines of tabulated data: the translation evaluates the same
+    piecewise polynomials, extrapolating with the end pieces as PyBaMM (scipy) does."""
+    values = pybamm.ParameterValues("Ai2020")
+    cell = from_pybamm(values)
+    for domain, electrode in (("Negative", cell.anode), ("Positive", cell.cathode)):
+        for x in np.linspace(0.0, 1.0, 41):
+            assert float(electrode.open_circuit_potential_law(x)) == pytest.approx(
+                _pybamm_law(values, f"{domain} electrode OCP [V]", [x]), rel=1e-12, abs=1e-12)
+        slopes = jax.vmap(jax.grad(electrode.open_circuit_potential_law))(jnp.linspace(0.1, 0.9, 9))
+        assert np.all(np.isfinite(np.asarray(slopes)))
+
+
+def test_bundled_measured_enertech_curves():
+    """The bundled resampled copy of the measured Enertech discharges: three curves carrying
+    their C-rates (from the current column and the 2.28 Ah nominal capacity), from 10 s
+    down to the 3.0 V cut-off, with the attribution beside them."""
+    import importlib.resources  # noqa: PLC0415
+
+    from jaxbatt.inference import load_measured  # noqa: PLC0415
+
+    curves = load_measured("enertech")
+    assert [c.label for c in curves] == ["0.5C", "1C", "2C"]
+    assert [c.c_rate for c in curves] == pytest.approx([0.5, 1.0, 2.0], rel=1e-12)
+    for c, end in zip(curves, (7309.0, 3614.0, 1772.0)):
+        assert c.t[0] == 10.0 and c.t[-1] == end and np.all(np.diff(c.t) > 0)
+        assert 3.95 < c.v[0] < 4.2 and 2.98 < c.v[-1] < 3.0  # 2C: 3.996 V at 10 s
+    folder = importlib.resources.files("jaxbatt") / "data" / "measured" / "enertech"
+    assert "doi 10.1149/2.0122001JES" in (folder / "README.md").read_text(encoding="utf-8")
+    with pytest.raises(InputError, match="unknown measured data 'mine'"):
+        load_measured("mine")

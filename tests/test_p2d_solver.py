@@ -352,6 +352,29 @@ def test_p2d_tends_to_the_spm_with_fast_transport():
     assert gap < 0.05e-3 and normal > 10e-3
 
 
+def test_each_domain_may_set_its_own_bruggeman_exponent():
+    """A domain's own exponent (PyBaMM sets such as Ai2020 have one per domain) enters the
+    electrolyte's transport there and nowhere else; None defers to the electrolyte's."""
+    solver = make_solver("p2d")
+    cell = solver.cell
+    explicit = eqx.tree_at(lambda c: c.separator.bruggeman, cell, 2.0, is_leaf=lambda x: x is None)
+    steep = eqx.tree_at(lambda c: c.separator.bruggeman, cell, 3.0, is_leaf=lambda x: x is None)
+    assert cell.bruggeman_exponents == (2.0, 2.0, 2.0) and steep.bruggeman_exponents == (2.0, 3.0, 2.0)
+    n = solver.n_x_anode + solver.n_x_separator + solver.n_x_cathode
+    c_e = 1000.0 + 200.0 * jnp.sin(jnp.linspace(0.0, 3.0, n))  # a non-uniform electrolyte
+    j_a = jnp.full(solver.n_x_anode, 1e-5)
+    j_c = jnp.full(solver.n_x_cathode, -1e-5)
+    rates = {name: np.asarray(solver.electrolyte_rate(c, c_e, j_a, j_c))
+             for name, c in (("default", cell), ("explicit", explicit), ("steep", steep))}
+    np.testing.assert_array_equal(rates["explicit"], rates["default"])
+    changed = np.flatnonzero(rates["steep"] != rates["default"])
+    # the separator's cells and their neighbours across the interface faces
+    first, last = solver.n_x_anode - 1, solver.n_x_anode + solver.n_x_separator
+    assert changed.min() == first and changed.max() == last
+    assert np.asarray(solver.mesh(steep).bruggeman).tolist() == (
+        [2.0] * solver.n_x_anode + [3.0] * solver.n_x_separator + [2.0] * solver.n_x_cathode)
+
+
 def test_simulate_api_fields_and_batch_consistency():
     sol = jaxbatt.simulate("p2d", {"k_i0": 1.7, "k_Ds": 6.3}, t=T, c_rate=2.0)
     assert sol.model == "p2d" and bool(sol.success)

@@ -255,3 +255,19 @@ def test_cli_train_p2d_runs_the_recipe(tmp_path, monkeypatch):
     assert calls[-1][1].adam_steps == P2D_TRAIN.adam_steps
     assert main(["train", "p2d", "--out", out, "--levels", "2"]) == 2
     assert main(["train", "dfn", "--out", out]) == 2
+
+
+def test_loss_uses_each_domains_own_bruggeman_exponent():
+    """The electrolyte terms of the loss take each region's exponent (as the solver does)."""
+    from jaxbatt.cells import nrel_cell
+    from jaxbatt.physics import effective_transport
+    from jaxbatt.surrogates._p2d_losses import _effective_diffusivity
+
+    cell = nrel_cell()
+    steep = eqx.tree_at(lambda c: c.separator.bruggeman, cell, 3.0, is_leaf=lambda x: x is None)
+    eps = {"a": cell.anode.electrolyte_volume_fraction, "s": cell.separator.electrolyte_volume_fraction,
+           "c": cell.cathode.electrolyte_volume_fraction}
+    bulk = float(cell.electrolyte.diffusivity(1200.0, cell.temperature))
+    for region, b in zip("asc", (2.0, 3.0, 2.0)):
+        assert float(_effective_diffusivity(steep, region)(1200.0)) == pytest.approx(
+            float(effective_transport(bulk, eps[region], b)), rel=1e-14)

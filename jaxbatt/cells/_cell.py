@@ -36,6 +36,8 @@ class Electrode(eqx.Module):
         open_circuit_potential, exchange_current_density, solid_diffusivity: the laws.
         exchange_current_scale, diffusivity_scale: multiplicative degradation scalings
             (1 for a fresh cell).
+        bruggeman: Bruggeman exponent b of the electrolyte in this electrode's pores
+            (effective transport eps_e^b x bulk, P2D); None: the electrolyte's exponent.
     """
 
     thickness: float
@@ -52,6 +54,7 @@ class Electrode(eqx.Module):
     solid_diffusivity_law: Callable = eqx.field(static=True)
     exchange_current_scale: float = 1.0
     diffusivity_scale: float = 1.0
+    bruggeman: float | None = None
 
     @property
     def specific_area(self):
@@ -82,14 +85,17 @@ class Electrode(eqx.Module):
 
 
 class Separator(eqx.Module):
-    """The separator: thickness [m] and electrolyte volume fraction [-]."""
+    """The separator: thickness [m], electrolyte volume fraction [-] and the Bruggeman
+    exponent of its pores (None: the electrolyte's)."""
 
     thickness: float
     electrolyte_volume_fraction: float
+    bruggeman: float | None = None
 
 
 class Electrolyte(eqx.Module):
-    """Binary electrolyte: initial concentration [mol/m^3], Bruggeman exponent, and laws
+    """Binary electrolyte: initial concentration [mol/m^3], Bruggeman exponent (of every
+    domain that does not set its own, see `Cell.bruggeman_exponents`), and laws
     `diffusivity` [m^2/s], `conductivity` [S/m], `transference_number` [-] and
     `thermodynamic_factor` (1 + dln f/dln c_e) [-], each a function of (c_e [mol/m^3], T [K])."""
 
@@ -141,6 +147,16 @@ class Cell(eqx.Module):
                 f"cell {self.name!r}: lower_cutoff_voltage {self.lower_cutoff_voltage} V must be "
                 f"below upper_cutoff_voltage {self.upper_cutoff_voltage} V"
             )
+
+    @property
+    def bruggeman_exponents(self):
+        """Bruggeman exponents (anode, separator, cathode) of the electrolyte's effective
+        transport eps_e^b x bulk: each domain's own, or the electrolyte's where it sets none."""
+        default = self.electrolyte.bruggeman
+        return tuple(
+            default if domain.bruggeman is None else domain.bruggeman
+            for domain in (self.anode, self.separator, self.cathode)
+        )
 
     def current_density(self, c_rate):
         """Applied current density i = I/A [A/m^2] for a C-rate (positive on discharge)."""

@@ -12,6 +12,7 @@ PyBaMM is an optional dependency of this module only (``pip install "jaxbatt[pyb
 """
 
 import math
+import numbers
 import operator
 import os
 
@@ -105,17 +106,44 @@ def to_jax(symbol, n_inputs: int):
     return law
 
 
+def _piecewise_cubic(node, x, y, child):
+    """PyBaMM's cubic (scipy CubicSpline, not-a-knot) or pchip interpolant in JAX: the same
+    piecewise polynomials (scipy computes their coefficients once), evaluated on the piece
+    that holds z; beyond the data the end pieces extrapolate, as scipy's do (NaN when the
+    interpolant does not extrapolate)."""
+    from scipy import interpolate  # noqa: PLC0415  (a PyBaMM dependency)
+
+    kind = interpolate.CubicSpline if node.interpolator == "cubic" else interpolate.PchipInterpolator
+    spline = kind(x, y, extrapolate=True)
+    breaks, coefficients = jnp.asarray(spline.x), jnp.asarray(spline.c)  # (n,), (4, n - 1)
+    extrapolate = bool(getattr(node, "extrapolate", True))
+
+    def interp(args):
+        z = child(args)
+        piece = jnp.clip(jnp.searchsorted(breaks, z, side="right") - 1, 0, breaks.size - 2)
+        dz = z - breaks[piece]
+        c = coefficients[:, piece]
+        value = ((c[0] * dz + c[1]) * dz + c[2]) * dz + c[3]
+        if extrapolate:
+            return value
+        return jnp.where((z < breaks[0]) | (z > breaks[-1]), jnp.nan, value)
+
+    return interp
+
+
 def _interpolant(node, build):
     if len(node.children) != 1 or node.dimension != 1:
         raise InputError(f"PyBaMM interpolant {node.name!r}: only 1-D interpolants are supported")
-    if node.interpolator != "linear":
+    if node.interpolator not in ("linear", "cubic", "pchip"):
         raise InputError(
             f"PyBaMM interpolant {node.name!r} uses {node.interpolator!r} interpolation; jaxbatt "
-            "translates linear interpolants only (a feature jaxbatt lacks)"
+            "translates linear, cubic and pchip interpolants only (a feature jaxbatt lacks)"
         )
     x = np.asarray(node.x[0], dtype=float).ravel()
     y = np.asarray(node.y, dtype=float).ravel()
     child = build(node.children[0])
+    if node.interpolator != "linear":
+        return _piecewise_cubic(node, x, y, child)
     # PyBaMM's linear interpolant extrapolates linearly beyond the data
     slope_lo = (y[1] - y[0]) / (x[1] - x[0])
     slope_hi = (y[-1] - y[-2]) / (x[-1] - x[-2])
@@ -161,8 +189,8 @@ def from_pybamm(parameter_values, name: str | None = None) -> Cell:
     factor) are the set's own expressions translated to JAX (`to_jax`). The 1C current is the
     nominal capacity; the area is electrode height x width x electrodes in parallel; the
     temperature is the ambient one (isothermal). Refused with a message naming the feature:
-    an OCP entropic term away from the reference temperature, different Bruggeman exponents
-    per domain, non-linear interpolants.
+    a non-zero OCP entropic term away from the reference temperature, non-linear
+    interpolants. Each domain keeps its own Bruggeman exponent.
     """
     pybamm = _import_pybamm()
     label = name
@@ -183,13 +211,15 @@ def from_pybamm(parameter_values, name: str | None = None) -> Cell:
     temperature = _number(values, "Ambient temperature [K]")
     reference_t = _number(values, "Reference temperature [K]")
 
-    def electrode(domain, particle):
+    def electrode(domain, particle, bruggeman):
         eps_s = _number(values, f"{domain} electrode active material volume fraction")
         eps_e = _number(values, f"{domain} electrode porosity")
         c_max = _number(values, f"Maximum concentration in {domain.lower()} electrode [mol.m-3]")
         c_0 = _number(values, f"Initial concentration in {domain.lower()} electrode [mol.m-3]")
         entropic = f"{domain} electrode OCP entropic change [V.K-1]"
-        if entropic in values.keys() and not math.isclose(temperature, reference_t):
+        entropic_term = values.get(entropic, 0.0)
+        no_entropic_term = isinstance(entropic_term, numbers.Number) and entropic_term == 0
+        if not no_entropic_term and not math.isclose(temperature, reference_t):
             raise InputError(
                 f"{label}: the {domain.lower()} OCP has an entropic term and the ambient "
                 f"temperature {temperature} K differs from the reference {reference_t} K; "
@@ -213,17 +243,13 @@ def from_pybamm(parameter_values, name: str | None = None) -> Cell:
                 pybamm, values, f"{domain} electrode exchange-current density [A.m-2]", 4
             ),
             solid_diffusivity_law=_law(pybamm, values, f"{particle} particle diffusivity [m2.s-1]", 2),
+            bruggeman=bruggeman,
         )
 
-    exponents = {
-        d: float(values[f"{d} Bruggeman coefficient (electrolyte)"])
+    bruggeman = {
+        d: _number(values, f"{d} Bruggeman coefficient (electrolyte)")
         for d in ("Negative electrode", "Separator", "Positive electrode")
     }
-    if len(set(exponents.values())) > 1:
-        raise InputError(
-            f"{label}: the Bruggeman exponents differ between domains ({exponents}); jaxbatt's "
-            "cell has one exponent (a feature jaxbatt lacks)"
-        )
     thermodynamic = (
         _law(pybamm, values, "Thermodynamic factor", 2)
         if "Thermodynamic factor" in values.keys() else (lambda c_e, T: 1.0 + 0.0 * c_e)
@@ -234,15 +260,16 @@ def from_pybamm(parameter_values, name: str | None = None) -> Cell:
     )  # fmt: skip
     return Cell(
         name=label,
-        anode=electrode("Negative", "Negative"),
-        cathode=electrode("Positive", "Positive"),
+        anode=electrode("Negative", "Negative", bruggeman["Negative electrode"]),
+        cathode=electrode("Positive", "Positive", bruggeman["Positive electrode"]),
         separator=Separator(
             thickness=_number(values, "Separator thickness [m]"),
             electrolyte_volume_fraction=_number(values, "Separator porosity"),
+            bruggeman=bruggeman["Separator"],
         ),
         electrolyte=Electrolyte(
             initial_concentration=_number(values, "Initial concentration in electrolyte [mol.m-3]"),
-            bruggeman=exponents["Negative electrode"],
+            bruggeman=bruggeman["Separator"],  # each domain sets its own
             diffusivity=_law(pybamm, values, "Electrolyte diffusivity [m2.s-1]", 2),
             conductivity=_law(pybamm, values, "Electrolyte conductivity [S.m-1]", 2),
             transference_number=_law(pybamm, values, "Cation transference number", 2),

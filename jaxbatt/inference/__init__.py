@@ -20,6 +20,7 @@ from ._data import example_path as example_path
 from ._data import ExampleCurve as ExampleCurve
 from ._data import load_curve_csv as load_curve_csv
 from ._data import load_example as load_example
+from ._data import load_measured as load_measured
 from ._data import read_curve_csv as read_curve_csv
 from ._data import VOLTAGE_RANGE as VOLTAGE_RANGE
 from ._model import calibration_model as calibration_model

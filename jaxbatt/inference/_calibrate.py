@@ -362,6 +362,24 @@ def _check_noise(sigma, sigma_prior_mV):
     return sigma, sigma_prior_mV
 
 
+def _check_discrepancy_prior(discrepancy_prior_mV, error_mode):
+    """The discrepancy coefficients' given prior std [V], or None."""
+    if discrepancy_prior_mV is None:
+        return None
+    if error_mode != "correlated":
+        raise InputError(
+            "discrepancy_prior_mV sets the prior of the model discrepancy, which only "
+            "surrogate_error='correlated' has"
+        )
+    try:
+        value = float(discrepancy_prior_mV)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise InputError(f"discrepancy_prior_mV must be a positive number of mV, got {discrepancy_prior_mV!r}")
+    return value * 1e-3
+
+
 def _check_discrepancy(discrepancy_terms, discrepancy_scale):
     discrepancy_terms = _positive_int(discrepancy_terms, "discrepancy_terms")
     try:
@@ -409,6 +427,7 @@ def calibrate(
     dense_mass: bool = DEFAULT_DENSE_MASS,
     misfit_check: bool = True,
     sampler: SamplerSettings | None = None,
+    discrepancy_prior_mV: float | None = None,
 ) -> "CalibrationResult":
     """Posterior of the degradation parameters given measured discharge curves (NUTS).
 
@@ -486,6 +505,11 @@ def calibrate(
             (default 4: offset, slope, curvature, cubic); used with "correlated" only.
         discrepancy_scale: prior standard deviation of each discrepancy coefficient in units
             of the model's error_std (default 2, i.e. 2 * error_std volts); must be > 0.
+        discrepancy_prior_mV: the prior standard deviation of each discrepancy coefficient
+            in mV, given directly instead of `discrepancy_scale` x error_std: what a model
+            without a stated error (the exact solver, ``likelihood="solver"``) needs for
+            ``surrogate_error="correlated"`` against measured data, where the model's own
+            structural error is unknown (e.g. 10 mV for an isothermal model of a warming cell).
         dense_mass: adapt a dense mass matrix (NUTS ``dense_mass``), which follows
             correlated parameters; default `DEFAULT_DENSE_MASS`.
         misfit_check: run the posterior predictive checks after sampling (default True;
@@ -535,13 +559,11 @@ def calibrate(
     error_mode = surrogate_error_mode(surrogate_error)
     discrepancy_terms, discrepancy_scale = _check_discrepancy(discrepancy_terms, discrepancy_scale)
     discrepancy_std_V = None
-    if error_mode == "correlated" and curve_models is not None:
-        raise InputError(
-            "surrogate_error='correlated' with per-curve voltage models (several protocols) "
-            "is not supported yet; use 'white' or 'none'"
+    discrepancy_prior_V = _check_discrepancy_prior(discrepancy_prior_mV, error_mode)
+    if error_mode == "correlated":  # with per-curve models: the largest of their priors
+        discrepancy_std_V = discrepancy_prior_V or max(
+            discrepancy_std(m, discrepancy_scale) for m in (curve_models or [voltage_model])
         )
-    if error_mode == "correlated":
-        discrepancy_std_V = discrepancy_std(voltage_model, discrepancy_scale)
     sigma, sigma_prior_mV = _check_noise(sigma, sigma_prior_mV)
     if hierarchical and len(curves) < 2:
         raise InputError("hierarchical=True needs at least 2 curves")
@@ -562,6 +584,7 @@ def calibrate(
         discrepancy_scale=discrepancy_scale,
         curve_models=curve_models,
         joint=joint,
+        discrepancy_prior_std=discrepancy_prior_V,
     )
     total = num_chains * (num_warmup + num_samples)
     sampler_settings = dict(
@@ -581,6 +604,7 @@ def calibrate(
         options["hierarchical"],
         options["discrepancy_terms"],
         options["discrepancy_scale"],
+        discrepancy_prior_V,
         curve_models,
         joint,
         tuple(sorted(priors.items(), key=lambda item: item[0])),
@@ -634,6 +658,7 @@ def calibrate(
         discrepancy_terms=discrepancy_terms if error_mode == "correlated" else None,
         discrepancy_scale=discrepancy_scale if error_mode == "correlated" else None,
         discrepancy_std_V=discrepancy_std_V,
+        discrepancy_prior_mV=discrepancy_prior_mV if error_mode == "correlated" else None,
         priors={name: repr(prior) for name, prior in priors.items()},
         c_rate=None if voltage_model.c_rate is None or curve_models is not None
         else float(voltage_model.c_rate),
@@ -979,8 +1004,11 @@ class CalibrationResult:
             lines.append(
                 f"model discrepancy: {s['discrepancy_terms']} Legendre terms in time, "
                 f"coefficients [mV] with prior std {s['discrepancy_std_V'] * 1e3:.3g} mV "
-                f"({s['discrepancy_scale']:g} x model error std {error_mV:.3g} mV)"
-            )
+                + (
+                    "(given)" if s.get("discrepancy_prior_mV") is not None
+                    else f"({s['discrepancy_scale']:g} x model error std {error_mV:.3g} mV)"
+                )
+            )  # fmt: skip
         steps = self.num_steps.mean()
         lines.append(
             f"divergences: {self.num_divergences}; mean leapfrog steps per iteration: {steps:.1f}"

@@ -412,3 +412,31 @@ def load_example(name: str = "spm_2c_example") -> ExampleCurve:
         t=t, v=v, truth=dict(meta["truth"]), noise_std=float(meta["noise_std_V"]),
         c_rate=float(meta["c_rate"]), model=meta["model"], meta=meta, path=path,
     )  # fmt: skip
+
+
+MEASURED = ("enertech",)
+
+
+def load_measured(name: str = "enertech") -> list[Curve]:
+    """Bundled measured curves of a real cell, as `Curve`s carrying their C-rates.
+
+    ``enertech``: constant-current discharges of an Enertech 2.28 Ah pouch cell (graphite /
+    LiCoO2, the cell of PyBaMM's ``Ai2020`` set) at 0.5C, 1C and 2C from 4.2 V down to about
+    3.0 V, every 20th sample of the 1 s measurement from t = 10 s (labels ``"0.5C"``, ``"1C"``,
+    ``"2C"``). Attribution and the temperature rise of each discharge: the folder's README and
+    ``enertech.json`` (``jaxbatt/data/measured/enertech/``), made by
+    ``scripts/make_enertech_example.py``. The C-rates come from the files' ``current_A``
+    columns and the nominal capacity.
+    """
+    if name not in MEASURED:
+        raise InputError(f"unknown measured data {name!r}; bundled are {list(MEASURED)}")
+    folder = importlib.resources.files("jaxbatt") / "data" / "measured" / name
+    meta = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    curves = []
+    for file, info in meta["files"].items():
+        path = str(folder / file)
+        label = f"{info['c_rate']:g}C"
+        t, v = read_curve_csv(path)
+        rate = curve_drive(path, meta["nominal_capacity_Ah"], label)
+        curves.append(Curve(t, v, c_rate=rate, label=label))
+    return curves

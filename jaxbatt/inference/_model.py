@@ -137,6 +137,7 @@ def calibration_model(
     discrepancy_scale: float = 2.0,
     curve_models: tuple | None = None,
     joint: bool = False,
+    discrepancy_prior_std: float | None = None,
 ):
     """NumPyro model of C curves with independent (or hierarchical) per-curve parameters.
 
@@ -152,7 +153,8 @@ def calibration_model(
         ``discrepancy_z`` (C, K) and the deterministic ``discrepancy`` (C, K) [V]
             (``surrogate_error="correlated"`` only): the Legendre coefficients a_k of each
             curve's model discrepancy delta(t) = sum_k a_k phi_k(t) (see `legendre_basis`),
-            ``a = discrepancy_scale * error_std * z``, ``z ~ Normal(0, 1)`` (non-centred);
+            ``a = discrepancy_scale * error_std * z`` (or ``discrepancy_prior_std * z``),
+            ``z ~ Normal(0, 1)`` (non-centred);
         ``v_obs``: the voltages, Normal(V_model(theta, t) + delta(t), sqrt(sigma^2 + e^2)),
             e the voltage model's `error_std` with ``"white"`` and 0 otherwise; delta = 0
             unless ``"correlated"``.
@@ -176,6 +178,9 @@ def calibration_model(
         joint: the curves share one set of parameters (one cell under several tests): the
             sites ``<name>_unit`` (or the user's prior) are scalars, and ``<name>`` (C,)
             repeats them for every curve; the noise stays per curve.
+        discrepancy_prior_std: prior std [V] of each discrepancy coefficient, given directly
+            instead of ``discrepancy_scale * error_std`` (a model without a stated error, such
+            as the exact solver, against measured data).
     """
     mode = surrogate_error_mode(surrogate_error)
     space = voltage_model.space
@@ -223,7 +228,14 @@ def calibration_model(
         else:
             noise = jnp.full((n_curves,), sigma)
         if mode == "correlated":
-            prior_std = discrepancy_std(voltage_model, discrepancy_scale)
+            if discrepancy_prior_std is not None:
+                prior_std = discrepancy_prior_std
+            elif curve_models is None:
+                prior_std = discrepancy_std(voltage_model, discrepancy_scale)
+            else:  # each curve's own model error
+                prior_std = jnp.asarray(
+                    [discrepancy_std(m, discrepancy_scale) for m in curve_models]
+                )[:, None]
             z = numpyro.sample(
                 DISCREPANCY_LATENT_SITE,
                 dist.Normal(0.0, 1.0).expand([discrepancy_terms]).to_event(1),
@@ -235,7 +247,11 @@ def calibration_model(
     else:
         mean = jnp.stack([m.voltage_vector(theta[k], t[k]) for k, m in enumerate(curve_models)])
     if mode == "correlated":
-        basis = legendre_basis(t, voltage_model.t_max, discrepancy_terms)  # (C, T, K)
+        t_max = (
+            voltage_model.t_max if curve_models is None
+            else jnp.asarray([float(m.t_max) for m in curve_models])[:, None]
+        )  # fmt: skip
+        basis = legendre_basis(t, t_max, discrepancy_terms)  # (C, T, K)
         mean = mean + jnp.einsum("ctk,ck->ct", basis, coefficients)
     variance = noise**2
     if mode == "white" and curve_models is None:

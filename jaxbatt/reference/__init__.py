@@ -8,4 +8,4 @@ from ._pybamm import pybamm_dfn_voltage as pybamm_dfn_voltage
 from ._pybamm import pybamm_parameter_values as pybamm_parameter_values
 from ._pybamm import pybamm_spm_voltage as pybamm_spm_voltage
 from ._pybamm import pybamm_protocol_voltage as pybamm_protocol_voltage
-from ._pybamm import pybamm_set_spm_discharge as pybamm_set_spm_discharge
+from ._pybamm import pybamm_set_discharge as pybamm_set_discharge

@@ -54,7 +54,7 @@ __all__ = [
     "PybammSolver",
     "pybamm_dfn_voltage",
     "pybamm_parameter_values",
-    "pybamm_set_spm_discharge",
+    "pybamm_set_discharge",
     "pybamm_spm_voltage",
 ]
 
@@ -597,17 +597,22 @@ def pybamm_protocol_voltage(
     return out, solution
 
 
-def pybamm_set_spm_discharge(parameter_values, c_rate, n_r=200, n_t=4001):
-    """(t [s], V [V]) of PyBaMM's SPM of any parameter set (a `pybamm.ParameterValues`) at
-    `c_rate` (1C = its nominal capacity) down to the set's cut-off voltage: IDAKLU at rtol
-    1e-9, atol 1e-11, `n_r` shells per particle, `n_t` output times over 1.3 h / C."""
+def pybamm_set_discharge(parameter_values, c_rate, model="spm", n_r=200, n_x=40, n_t=4001):
+    """(t [s], V [V]) of PyBaMM's SPM or DFN (`model` "spm" / "dfn") of any parameter set (a
+    `pybamm.ParameterValues`) at `c_rate` (1C = its nominal capacity) down to the set's cut-off
+    voltage: IDAKLU at rtol 1e-9, atol 1e-11, `n_r` shells per particle, `n_x` cells per domain
+    (DFN), `n_t` output times over 1.3 h / C."""
     pybamm = _import_pybamm()
+    models = {"spm": pybamm.lithium_ion.SPM, "dfn": pybamm.lithium_ion.DFN}
+    if model not in models:
+        raise ValueError(f"model must be 'spm' or 'dfn', got {model!r}")
+    n_x = n_x if model == "dfn" else 5
     values = parameter_values.copy()
     values["Current function [A]"] = c_rate * values["Nominal cell capacity [A.h]"]
     sim = pybamm.Simulation(
-        pybamm.lithium_ion.SPM(), parameter_values=values,
+        models[model](), parameter_values=values,
         solver=pybamm.IDAKLUSolver(rtol=1e-9, atol=1e-11),
-        var_pts={"r_n": n_r, "r_p": n_r, "x_n": 5, "x_s": 5, "x_p": 5},
+        var_pts={"r_n": n_r, "r_p": n_r, "x_n": n_x, "x_s": n_x, "x_p": n_x},
     )  # fmt: skip
     t_end = 1.3 * 3600.0 / c_rate
     sol = sim.solve([0.0, t_end], t_interp=np.linspace(0.0, t_end, n_t))

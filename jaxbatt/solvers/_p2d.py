@@ -72,6 +72,7 @@ class _Mesh(eqx.Module):
     dx: jax.Array
     x: jax.Array
     volume_fraction: jax.Array  # eps_e
+    bruggeman: jax.Array  # the Bruggeman exponent of each cell's domain
     specific_area: jax.Array  # a_s, zero in the separator
     n_anode: int = eqx.field(static=True)
     n_separator: int = eqx.field(static=True)
@@ -106,10 +107,13 @@ def _mesh(cell: Cell, n_a: int, n_s: int, n_c: int) -> _Mesh:
     area = jnp.concatenate(
         [jnp.full(n_a, a.specific_area), jnp.zeros(n_s), jnp.full(n_c, c.specific_area)]
     )
+    b_a, b_s, b_c = cell.bruggeman_exponents
+    bruggeman = jnp.concatenate([jnp.full(n_a, b_a), jnp.full(n_s, b_s), jnp.full(n_c, b_c)])
     return _Mesh(
         dx=dx,
         x=0.5 * (faces[1:] + faces[:-1]),
         volume_fraction=eps,
+        bruggeman=bruggeman,
         specific_area=area,
         n_anode=n_a,
         n_separator=n_s,
@@ -133,7 +137,7 @@ def _electrolyte_current_at_faces(mesh: _Mesh, j_a, j_c):
 def _electrolyte_potential_steps(cell: Cell, mesh: _Mesh, c_e, i_e_faces):
     """phi_e(cell k+1) - phi_e(cell k) [V] across the N - 1 interior faces."""
     el, t = cell.electrolyte, cell.temperature
-    kappa = effective_transport(el.conductivity(c_e, t), mesh.volume_fraction, el.bruggeman)
+    kappa = effective_transport(el.conductivity(c_e, t), mesh.volume_fraction, mesh.bruggeman)
     kappa_face = _harmonic_face_values(kappa, mesh.dx)
     distance = 0.5 * (mesh.dx[:-1] + mesh.dx[1:])
     c_face = 0.5 * (c_e[:-1] + c_e[1:])
@@ -736,7 +740,7 @@ class P2DSolver(eqx.Module):
         """dc_e/dt [mol/(m^3 s)] at every x cell: conservative finite volumes of
         eps_e dc_e/dt = d/dx(D_eff dc_e/dx) + (1 - t+) a_s j, no flux at the collectors."""
         mesh, el, t = self.mesh(cell), cell.electrolyte, cell.temperature
-        d_eff = effective_transport(el.diffusivity(c_e, t), mesh.volume_fraction, el.bruggeman)
+        d_eff = effective_transport(el.diffusivity(c_e, t), mesh.volume_fraction, mesh.bruggeman)
         d_face = _harmonic_face_values(d_eff, mesh.dx)
         distance = 0.5 * (mesh.dx[:-1] + mesh.dx[1:])
         interior = -d_face * (c_e[1:] - c_e[:-1]) / distance

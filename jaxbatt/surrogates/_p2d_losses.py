@@ -215,7 +215,7 @@ def _field_jets(surrogate, cell, region, t, x, theta):
     def currents(xx):
         g, g_x = jax.jvp(lambda q: fields(t, q), (xx,), (jnp.ones_like(xx),))
         c_e = g[F["c_e_" + region]]
-        kappa = effective_transport(el.conductivity(c_e, temp), eps, el.bruggeman)
+        kappa = effective_transport(el.conductivity(c_e, temp), eps, _bruggeman(cell, region))
         i_e = electrolyte_current_density(
             kappa, g_x[F["phi_e_" + region]], c_e, g_x[F["c_e_" + region]],
             el.transference_number(c_e, temp), el.thermodynamic_factor(c_e, temp), temp,
@@ -230,9 +230,15 @@ def _field_jets(surrogate, cell, region, t, x, theta):
     return values, d_dt, current, d_dx
 
 
-def _effective_diffusivity(cell, eps):
-    el = cell.electrolyte
-    return lambda c: effective_transport(el.diffusivity(c, cell.temperature), eps, el.bruggeman)
+def _bruggeman(cell, region):
+    """The Bruggeman exponent of a region's pores."""
+    return cell.bruggeman_exponents[REGIONS.index(region)]
+
+
+def _effective_diffusivity(cell, region):
+    """c_e -> eps_e^b D_e(c_e) [m^2/s] in a region."""
+    el, eps, b = cell.electrolyte, _material(cell, region)[0], _bruggeman(cell, region)
+    return lambda c: effective_transport(el.diffusivity(c, cell.temperature), eps, b)
 
 
 def _region_residuals(surrogate, region, t, x, theta):
@@ -245,7 +251,7 @@ def _region_residuals(surrogate, region, t, x, theta):
     values, d_dt, current, d_dx = _field_jets(surrogate, cell, region, t, x, theta)
     c_e = values[F["c_e_" + region]]
     j = values[F["j_" + region]] if electrode is not None else 0.0
-    d_eff = _effective_diffusivity(cell, eps)
+    d_eff = _effective_diffusivity(cell, region)
     mass = electrolyte_mass_balance_residual(
         d_dt[F["c_e_" + region]], current[1], d_dx[1], eps, d_eff(c_e), jax.grad(d_eff)(c_e),
         el.transference_number(c_e, temp), a_s, j,
@@ -326,12 +332,11 @@ def _boundary_conditions(surrogate, t, theta):
 
     def at(region, x):
         values, _, current, _ = _field_jets(surrogate, cell, region, t, jnp.asarray(x), theta)
-        eps = _material(cell, region)[0]
         c_e = values[F["c_e_" + region]]
-        flux = electrolyte_flux_boundary_residual(_effective_diffusivity(cell, eps)(c_e), current[1])
+        flux = electrolyte_flux_boundary_residual(_effective_diffusivity(cell, region)(c_e), current[1])
         return values, current, flux
 
-    flux_scale = _effective_diffusivity(cell, cell.separator.electrolyte_volume_fraction)(c_e0) * c_e0 / length
+    flux_scale = _effective_diffusivity(cell, "s")(c_e0) * c_e0 / length
     collectors, interfaces = [], []
     for region, x in (("a", 0.0), ("c", length)):
         _, current, flux = at(region, x)
