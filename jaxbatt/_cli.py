@@ -244,6 +244,25 @@ def plot_curve(path, t, voltage, title):
     atomic_savefig(fig, path, dpi=120)
 
 
+def _simulated_cell(cell_name, params):
+    """(cell, space) of ``simulate --cell``: the nrel cell and its box, or the named cell
+    with a space of the parameters given (aliases or field paths, any positive value)."""
+    from .cells import Parameter, ParameterSpace, nrel_cell, nrel_parameter_space  # noqa: PLC0415
+    from .cells._registry import PARAMETER_ALIASES, cell_from_name, field_value  # noqa: PLC0415
+
+    if cell_name == "nrel":
+        return nrel_cell(), nrel_parameter_space()
+    cell = cell_from_name(cell_name)
+    if not params:
+        return cell, nrel_parameter_space()  # the scalings at 1: the cell as given
+    parameters = []
+    for name in params:
+        target = PARAMETER_ALIASES.get(name, name)
+        own = field_value(cell, target)
+        parameters.append(Parameter(name, 0.0, float("inf"), target, default=own))
+    return cell, ParameterSpace(tuple(parameters))
+
+
 def _simulate(args):
     from ._io import check_output_file, figure_format  # noqa: PLC0415
 
@@ -260,12 +279,12 @@ def _simulate(args):
             outputs.plan(path)
     params = _parse_params(args.param)
     from ._simulate import simulate  # noqa: PLC0415
-
-    from .cells import nrel_cell  # noqa: PLC0415
     from .protocols import Protocol  # noqa: PLC0415
     from .solvers import Termination  # noqa: PLC0415
 
-    one_c = nrel_cell().one_c_current
+    cell, space = _simulated_cell(args.cell, params)
+    one_c = cell.one_c_current
+    own = {"cell": cell, "space": space}
     label = ", ".join(f"{k}={v:g}" for k, v in params.items()) or "defaults"
     if args.step:
         if args.c_rate is not None:
@@ -273,12 +292,14 @@ def _simulate(args):
         protocol = Protocol(args.step)
         t_end = args.t_end or protocol.nominal_duration(one_c)
         t = np.linspace(0.0, t_end, args.n_points)
-        sol = simulate(args.model, params, t=t, protocol=protocol, kinetics=args.kinetics)
+        sol = simulate(args.model, params, t=t, protocol=protocol, kinetics=args.kinetics, **own)
         what = f"{len(args.step)}-step protocol"
     else:
         c_rate = 2.0 if args.c_rate is None else args.c_rate
-        t = np.linspace(0.0, args.t_end or 1350.0, args.n_points)
-        sol = simulate(args.model, params, t=t, c_rate=c_rate, kinetics=args.kinetics)
+        # another cell: to its cut-off (the CSV keeps the simulated part)
+        t_end = args.t_end or (1350.0 if cell.name == "nrel" else 1.5 * 3600.0 / c_rate)
+        t = np.linspace(0.0, t_end, args.n_points)
+        sol = simulate(args.model, params, t=t, c_rate=c_rate, kinetics=args.kinetics, **own)
         what = f"{c_rate:g}C discharge"
     current = (
         np.full(t.shape, c_rate * one_c) if sol.current is None
@@ -328,6 +349,7 @@ def _train(args):
 
     if args.model == "p2d":
         return _train_p2d(args, note)
+    surrogate = _new_cell_surrogate(args)
     _outputs(args).plan(args.out, note=note)
     network = NetworkConfig(
         architecture=args.architecture, block=args.block, width=args.width or 64, depth=args.depth
@@ -378,10 +400,21 @@ def _train(args):
             balance_every=args.balance_every, balance_alpha=args.balance_alpha,
         )  # fmt: skip
         ansatz = args.ansatz or "sigmoid"
+    if surrogate is not None:
+        import jax  # noqa: PLC0415
+
+        from .surrogates import spm_surrogate  # noqa: PLC0415
+
+        cell, space, c_rate, t_max = surrogate
+        surrogate = spm_surrogate(
+            network, key=jax.random.split(jax.random.key(args.seed), args.levels)[0], cell=cell,
+            space=space, c_rate=c_rate, t_max=t_max, ansatz=ansatz,
+            kinetics=args.lower_kinetics or "butler_volmer",
+        )  # fmt: skip
     result = train_hierarchy(
         args.levels, args.out, network=network, config=config, seed=args.seed,
         resume=args.resume, lower_kinetics=args.lower_kinetics, ansatz=ansatz,
-        c_rate_range=args.c_rates,
+        c_rate_range=args.c_rates, surrogate=surrogate,
     )  # fmt: skip
     _outputs(args).done(args.out)
     last = result.history[-1] if result.history else {}
@@ -389,6 +422,48 @@ def _train(args):
         f"wrote {args.out}: validation error mean {last.get('val_mean_mV', float('nan')):.3f} mV, "
         f"max {last.get('val_max_mV', float('nan')):.3f} mV"
     )
+
+
+def _cell_and_space(cell_name, params):
+    """(cell, parameter space) of ``--cell`` and ``--param NAME=LO:HI`` (default: the nrel
+    box k_i0, k_Ds)."""
+    from .cells import ParameterSpace, nrel_parameter_space  # noqa: PLC0415
+    from .cells._registry import cell_from_name, check_space, parse_parameter  # noqa: PLC0415
+
+    cell = cell_from_name(cell_name)
+    if params:
+        space = ParameterSpace(tuple(parse_parameter(p, cell) for p in params))
+    else:
+        space = nrel_parameter_space()
+    check_space(space, cell)
+    return cell, space
+
+
+def _new_cell_surrogate(args):
+    """(cell, space, c_rate, t_max) for ``train spm`` with --cell / --param / --c-rate /
+    --t-max, or None for the nrel cell's default surrogate (2C, 1350 s)."""
+    if args.cell == "nrel" and not args.param and args.c_rate is None and args.t_max is None:
+        return None
+    if args.c_rates is not None:
+        raise InputError(
+            "train: --c-rates (the C-rate as an input) is for the nrel cell's default box; "
+            "with --cell, --param, --c-rate or --t-max the surrogate describes one rate"
+        )
+    from .surrogates import discharge_window  # noqa: PLC0415
+
+    cell, space = _cell_and_space(args.cell, args.param)
+    c_rate = 2.0 if args.c_rate is None else args.c_rate
+    if args.t_max is not None:
+        t_max = args.t_max
+    elif args.cell == "nrel" and not args.param and c_rate == 2.0:
+        t_max = 1350.0
+    else:
+        print(f"finding the {c_rate:g}C discharge window of {cell.name} over the box ...",
+              flush=True)  # fmt: skip
+        t_max = discharge_window(cell, space, c_rate)
+    bounds = ", ".join(f"{p.name} in [{p.lower:g}, {p.upper:g}]" for p in space.parameters)
+    print(f"cell {cell.name}, {c_rate:g}C, t in [0, {t_max:.0f}] s, {bounds}", flush=True)
+    return cell, space, c_rate, t_max
 
 
 def _train_p2d(args, note):
@@ -403,7 +478,10 @@ def _train_p2d(args, note):
     for flag, given in (("--levels", args.levels != 1), ("--c-rates", args.c_rates is not None),
                         ("--ansatz", args.ansatz is not None),
                         ("--lower-kinetics", args.lower_kinetics is not None),
-                        ("--architecture", args.architecture != "separable")):  # fmt: skip
+                        ("--architecture", args.architecture != "separable"),
+                        ("--cell", args.cell != "nrel"), ("--param", bool(args.param)),
+                        ("--c-rate", args.c_rate is not None),
+                        ("--t-max", args.t_max is not None)):  # fmt: skip
         if given:
             raise InputError(f"train p2d: {flag} is for SPM surrogates only")
     _outputs(args).plan(args.out, note=note)
@@ -511,6 +589,12 @@ def build_parser():
     )  # fmt: skip
     sim.add_argument("--model", default="spm", help="spm or p2d")
     sim.add_argument(
+        "--cell", default="nrel",
+        help="nrel, or pybamm:SET for a PyBaMM parameter set (e.g. pybamm:Chen2020); with "
+        "another cell --param takes k_i0, k_i0_c, k_Ds, k_Ds_a or a field path such as "
+        "cathode.particle_radius (SI units)",
+    )  # fmt: skip
+    sim.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="degradation parameter, repeatable"
     )
     sim.add_argument(
@@ -525,7 +609,8 @@ def build_parser():
     sim.add_argument("--kinetics", default="butler_volmer", help="butler_volmer or linear")
     sim.add_argument(
         "--t-end", type=positive_float, default=None,
-        help="end time [s] (default 1350, or the protocol's nominal length)",
+        help="end time [s] (default 1350, or the protocol's nominal length; another cell: "
+        "1.5 h / C, the discharge stopping at its cut-off)",
     )  # fmt: skip
     sim.add_argument("--n-points", type=at_least_two, default=271, help="output times")
     sim.add_argument(
@@ -537,6 +622,26 @@ def build_parser():
     tr = add("train", help="train a PINN surrogate", description="Train a PINN surrogate.")
     tr.add_argument("model", help="spm or p2d")
     tr.add_argument("--out", required=True, help="checkpoint to write (e.g. model.eqx)")
+    tr.add_argument(
+        "--cell", default="nrel",
+        help="the cell: nrel, or pybamm:SET for a PyBaMM parameter set (e.g. pybamm:Chen2020; "
+        "needs jaxbatt[pybamm]); spm only",
+    )  # fmt: skip
+    tr.add_argument(
+        "--param", action="append", metavar="NAME=LO:HI",
+        help="a parameter of the surrogate's box, repeatable: k_i0, k_i0_c, k_Ds, k_Ds_a "
+        "(scalings) or any scalar field of the cell by its path in SI units, e.g. "
+        "cathode.particle_radius=4e-6:6e-6 (default k_i0=0.5:4 and k_Ds=1:10); spm only",
+    )  # fmt: skip
+    tr.add_argument(
+        "--c-rate", type=positive_float, default=None,
+        help="the discharge rate the surrogate describes (default 2); spm only",
+    )  # fmt: skip
+    tr.add_argument(
+        "--t-max", type=positive_float, default=None,
+        help="end of its time window [s] (default: 1350 for the nrel cell at 2C, else 98%% of "
+        "the earliest cut-off over the box)",
+    )  # fmt: skip
     tr.add_argument("--levels", type=positive_int, default=1, help="hierarchy levels")
     tr.add_argument(
         "--steps", type=nonnegative_int, default=None,
@@ -621,6 +726,20 @@ def build_parser():
         help="results folder: new, empty, or an earlier jaxbatt result (replaced)",
     )  # fmt: skip
     cal.add_argument("--likelihood", default="surrogate", help="surrogate or solver")
+    cal.add_argument(
+        "--surrogate", metavar="FILE",
+        help="a surrogate checkpoint of jaxbatt train (its cell, box, rate and window) instead "
+        "of the bundled one",
+    )  # fmt: skip
+    cal.add_argument(
+        "--cell", default=None,
+        help="with --likelihood solver: the cell (nrel, or pybamm:SET, e.g. pybamm:Chen2020)",
+    )  # fmt: skip
+    cal.add_argument(
+        "--param", action="append", metavar="NAME=LO:HI",
+        help="with --likelihood solver: a parameter to infer (uniform prior on [LO, HI]), "
+        "repeatable; names as for jaxbatt train (default k_i0=0.5:4 and k_Ds=1:10)",
+    )  # fmt: skip
     defaults = _calibrate_defaults()
     cal.add_argument(
         "--num-chains", type=positive_int, default=defaults["num_chains"], help="NUTS chains"

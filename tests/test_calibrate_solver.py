@@ -152,3 +152,23 @@ def test_per_curve_protocols_choose_each_curve_model():
         resolve_curve_models("spm", "solver", None, None, [2.0, pulses], 3)
     with pytest.raises(InputError, match="not both"):
         resolve_curve_models("spm", "solver", None, 2.0, [2.0], 1)
+
+
+def test_a_solve_that_raises_inside_the_solver_is_a_nan_proposal():
+    """A runtime error raised inside the compiled solve (Equinox's checks, as a P2D event
+    solve meeting a non-finite state at an extreme point did in a measured-data calibration)
+    gives NaN for that member only, so NUTS rejects the proposal instead of stopping."""
+    from jaxbatt.inference._solver_model import _SolverCallback
+
+    @eqx.filter_jit  # as the solver's programs are
+    def solve(theta, t):
+        v = eqx.error_if(theta[:, :1] + 0 * t, theta[:, :1] > 2.0, "non-finite state")
+        return (v, v[..., None] * jnp.ones(theta.shape[-1]))
+
+    host = _SolverCallback(None, None)
+    theta = np.array([[1.0, 1.0], [3.0, 1.0], [1.5, 1.0]])
+    t = np.tile(np.linspace(0.0, 1.0, 4), (3, 1))
+    v, jac = host._guarded(solve, theta, t, [(4,), (4, 2)])
+    assert v.shape == (3, 4) and jac.shape == (3, 4, 2)
+    assert np.all(np.isnan(v[1])) and np.all(np.isnan(jac[1]))
+    np.testing.assert_allclose(v[[0, 2]], [[1.0] * 4, [1.5] * 4])

@@ -387,7 +387,7 @@ def test_help_shows_the_defaults(capsys):
     assert "(default: None)" not in text and "(default: False)" not in text
     assert main(["simulate", "--help"]) == EXIT_OK
     text = " ".join(capsys.readouterr().out.split())
-    assert "(default 1350, or the protocol's nominal length)" in text
+    assert "(default 1350, or the protocol's nominal length; another cell: 1.5 h / C" in text
     assert "(default: 271)" in text and "(default: None)" not in text
 
 

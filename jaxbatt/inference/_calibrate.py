@@ -974,7 +974,9 @@ class CalibrationResult:
         for k, text in enumerate(s.get("curve_models") or ()):
             lines.append(f"  curve {k}: {text}")
         columns = ("mean", "std", "q05", "median", "q95")
-        header = f"{'name':<18}" + "".join(f"{c:>10}" for c in columns) + f"{'r_hat':>8}{'ess':>8}"
+        # the name column fits the longest name (a field path such as cathode.particle_radius)
+        width = max([18] + [len(n) + 6 for n in self.summary])
+        header = f"{'name':<{width}}" + "".join(f"{c:>10}" for c in columns) + f"{'r_hat':>8}{'ess':>8}"
         lines += [header, "-" * len(header)]
         for name, stats in self.summary.items():
             scale, label = (1e3, f"{name} [mV]") if name == "sigma" else (1.0, name)
@@ -991,7 +993,7 @@ class CalibrationResult:
                 if len(shape) > 1:
                     tag = f"{label}[{','.join(map(str, np.unravel_index(k, shape)))}]"
                 lines.append(
-                    f"{tag:<18}"
+                    f"{tag:<{width}}"
                     + "".join(f"{row[key] * scale:>10.4g}" for key in columns)
                     + f"{row['r_hat']:>8.3f}{row['ess']:>8.0f}"
                 )

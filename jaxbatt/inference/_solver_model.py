@@ -231,20 +231,34 @@ class _SolverCallback:
         t = np.broadcast_to(t, batch + t.shape[-1:]).reshape(-1, t.shape[-1])
         return batch, theta, t
 
+    def _guarded(self, solve, theta, t, shapes):
+        """`solve(theta, t)` on the batch; where it raises a runtime error from inside the
+        solver (Equinox's checks, e.g. a Newton or event linear solve that met a non-finite
+        state at an extreme parameter point), each member is solved alone and the failing
+        ones get NaN: a failed solve is a rejected proposal, not the end of the sampler."""
+        try:
+            return tuple(np.asarray(x) for x in solve(jnp.asarray(theta), jnp.asarray(t)))
+        except eqx.EquinoxRuntimeError:
+            if len(theta) == 1:
+                return tuple(np.full((1,) + shape, np.nan) for shape in shapes)
+        parts = [self._guarded(solve, theta[k : k + 1], t[k : k + 1], shapes) for k in range(len(theta))]
+        return tuple(np.concatenate(xs) for xs in zip(*parts))
+
     def value(self, theta, t):
         batch, theta, t = self._flat(np.asarray(theta), np.asarray(t))
-        v = _batched_voltage(self.solver, jnp.asarray(theta), jnp.asarray(t), self.drive)
-        return np.asarray(v).reshape(batch + t.shape[-1:])
+        (v,) = self._guarded(
+            lambda th, tt: (_batched_voltage(self.solver, th, tt, self.drive),),
+            theta, t, [t.shape[-1:]],
+        )  # fmt: skip
+        return v.reshape(batch + t.shape[-1:])
 
     def value_and_jacobian(self, theta, t):
         batch, theta, t = self._flat(np.asarray(theta), np.asarray(t))
-        v, jac = _batched_voltage_and_jacobian(
-            self.solver, jnp.asarray(theta), jnp.asarray(t), self.drive
-        )
-        return (
-            np.asarray(v).reshape(batch + t.shape[-1:]),
-            np.asarray(jac).reshape(batch + jac.shape[-2:]),
-        )
+        v, jac = self._guarded(
+            lambda th, tt: _batched_voltage_and_jacobian(self.solver, th, tt, self.drive),
+            theta, t, [t.shape[-1:], t.shape[-1:] + theta.shape[-1:]],
+        )  # fmt: skip
+        return v.reshape(batch + t.shape[-1:]), jac.reshape(batch + jac.shape[-2:])
 
 
 def _shapes(theta, t, *, jacobian):

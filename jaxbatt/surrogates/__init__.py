@@ -4,6 +4,7 @@ from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import save_checkpoint as save_checkpoint
 from ._checkpoint import upgrade_checkpoint as upgrade_checkpoint
 from ._data import SolverData as SolverData
+from ._data import discharge_window as discharge_window
 from ._data import solver_data as solver_data
 from ._data import voltage_errors_mV as voltage_errors_mV
 from ._losses import REFERENCE_WEIGHTS as REFERENCE_WEIGHTS

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import InputError
 from ..solvers import SPMSolver
 from ..solvers._spm import REFERENCE_SETTINGS
 from ..solvers._particle import shell_centres
@@ -79,6 +80,16 @@ def solver_data(
         for i in range(0, len(theta), chunk)
     ]
     sol = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+    early = np.asarray(sol.ended_early)
+    if early.any():
+        m = int(np.argmax(early))
+        values = ", ".join(f"{n} = {v:g}" for n, v in zip(surrogate.space.names, theta[m]))
+        raise InputError(
+            f"the discharge at {values} ({rates[m]:g}C) ends before the surrogate's window: "
+            f"{sol.termination_reason()[m]}; train with a shorter window t_max (at most "
+            f"{float(sol.t_end[m]):.0f} s there; jaxbatt.surrogates.discharge_window finds "
+            "the longest window over the box)"
+        )
     if not bool(jnp.all(sol.success)):
         raise RuntimeError("the SPM solver failed while generating surrogate data")
     a, c = surrogate.cell.anode, surrogate.cell.cathode
@@ -105,3 +116,27 @@ def voltage_errors_mV(surrogate, data: SolverData):
             jax.vmap(lambda th, c: surrogate.voltage_vector(th, surrogate.times_at(data.t, c), c))
         )(data.theta, data.c_rate)
     return 1e3 * jnp.abs(pred - data.voltage)
+
+
+def discharge_window(cell, space, c_rate, *, kinetics="butler_volmer", margin=0.98, n_random=16):
+    """The longest surrogate window [s] at `c_rate`: `margin` times the earliest end of a
+    discharge (the cell's cut-off voltage or a stoichiometry limit) over the corners and
+    the centre of `space`'s box and `n_random` random points (seed 0), by the SPM solver."""
+    import itertools  # noqa: PLC0415
+
+    lower, upper = space.lower, space.upper
+    corners = np.array(list(itertools.product(*zip(lower, upper))), float)
+    random = np.random.default_rng(0).uniform(lower, upper, (n_random, len(space)))
+    theta = np.concatenate([corners, (0.5 * (lower + upper))[None], random])
+    solver = SPMSolver(cell=cell, space=space, kinetics=kinetics)
+    # a discharge from a full cell lasts about 1 / c_rate hours; three times that is ample
+    t = jnp.linspace(0.0, 3 * 3600.0 / float(c_rate), 200)
+    sol = jax.jit(jax.vmap(lambda th: solver.solve(th, t, c_rate)))(jnp.asarray(theta))
+    if bool(jnp.any(sol.failed)):
+        raise RuntimeError(f"the SPM solver failed on the {cell.name} cell at {c_rate:g}C")
+    if not bool(jnp.all(sol.ended_early)):
+        raise InputError(
+            f"a {c_rate:g}C discharge of {cell.name!r} does not reach the cut-off in "
+            f"{t[-1]:.0f} s somewhere in the box: give the window t_max explicitly"
+        )
+    return float(margin * np.min(np.asarray(sol.t_end)))

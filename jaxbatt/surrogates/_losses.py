@@ -139,9 +139,8 @@ def _at_rate(surrogate, t_ref, rate):
 def _concentration_derivatives(surrogate, k, t_ref, r, theta, c_rate):
     """c, dc/dt, dc/dr, d2c/dr2 of electrode k at time t_ref (drawn at the reference rate,
     run at `c_rate`: see `_at_rate`) and radius r [m], by forward mode; d/dt is along the
-    physical time t."""
-    electrode = (surrogate.cell.anode, surrogate.cell.cathode)[k]
-    radius = electrode.particle_radius
+    physical time t. The radius R_s is the one of the cell at `theta` (it may be a parameter)."""
+    radius = _electrode(surrogate, k, theta).particle_radius
     t, tn = _at_rate(surrogate, t_ref, c_rate)
 
     def c_of(t, tn, r):
@@ -158,6 +157,12 @@ def _concentration_derivatives(surrogate, k, t_ref, r, theta, c_rate):
 
     (_, dc_dr), (_, d2c_dr2) = jax.jvp(first, (r,), (jnp.ones_like(r),))
     return c, dc_dt, dc_dr, d2c_dr2
+
+
+def _electrode(surrogate, k, theta):
+    """Electrode k (0 anode, 1 cathode) of the surrogate's cell at parameters `theta`."""
+    cell = surrogate.space.apply(surrogate.cell, theta)
+    return (cell.anode, cell.cathode)[k]
 
 
 def physics_terms(surrogate, batch) -> dict:
@@ -177,35 +182,38 @@ def physics_terms(surrogate, batch) -> dict:
         rates_b = batch.get("c_rate_boundary", jnp.full(batch["theta_boundary"].shape[:1], reference))
         cond_boundary = (batch["theta_boundary"], rates_b)
 
-    def fluxes_at(c):
-        return galvanostatic_fluxes(cell, cell.current_density(c))
+    def fluxes_at(c, theta):
+        applied = surrogate.space.apply(cell, theta)  # geometry and capacity may be parameters
+        return galvanostatic_fluxes(applied, applied.current_density(c))
 
+    # every size below is the cell's at the point's parameters: any scalar field of the cell
+    # (radius, c_max, eps_s, thickness, x0, ...) may be one (`ParameterSpace`)
     terms = {"diffusion": 0.0, "symmetry": 0.0, "surface_flux": 0.0}
-    for k, electrode in enumerate((cell.anode, cell.cathode)):
-        radius = electrode.particle_radius
-        c_max = electrode.max_concentration
+    for k in range(2):
 
         def diffusivity(c, theta, k=k):
-            applied = surrogate.space.apply(cell, theta)  # k_Ds scales the cathode's
-            return (applied.anode, applied.cathode)[k].solid_diffusivity(c, temperature)
+            return _electrode(surrogate, k, theta).solid_diffusivity(c, temperature)
 
         d_diffusivity = jax.grad(diffusivity)
 
-        def interior(t, r_hat, cond, k=k, radius=radius, diffusivity=diffusivity, dd=d_diffusivity):
+        def interior(t, r_hat, cond, k=k, diffusivity=diffusivity, dd=d_diffusivity):
             theta, rate = cond
-            r = r_hat * radius
+            electrode = _electrode(surrogate, k, theta)
+            r = r_hat * electrode.particle_radius
             c, c_t, c_r, c_rr = _concentration_derivatives(surrogate, k, t, r, theta, rate)
             residual = spherical_diffusion_residual(
                 c, c_t, c_r, c_rr, r, diffusivity(c, theta), dd(c, theta)
             )
-            return residual * surrogate.window(rate) / c_max
+            return residual * surrogate.window(rate) / electrode.max_concentration
 
         res = _at_points(interior, (batch["t"], batch["r_hat"]), cond, grid)
         terms["diffusion"] += jnp.mean(res**2) / 2
 
-        def boundary(t, cond, k=k, radius=radius, c_max=c_max, diffusivity=diffusivity):
+        def boundary(t, cond, k=k, diffusivity=diffusivity):
             theta, rate = cond
-            fluxes = fluxes_at(rate)
+            electrode = _electrode(surrogate, k, theta)
+            radius, c_max = electrode.particle_radius, electrode.max_concentration
+            fluxes = fluxes_at(rate, theta)
             _, _, slope_0, _ = _concentration_derivatives(surrogate, k, t, 0.0, theta, rate)
             c_s, _, slope_s, _ = _concentration_derivatives(surrogate, k, t, radius, theta, rate)
             return (
@@ -222,12 +230,12 @@ def physics_terms(surrogate, batch) -> dict:
         def kinetics(t, cond):
             theta, rate = cond
             t, tn = _at_rate(surrogate, t, rate)
-            i = cell.current_density(rate)
+            applied = surrogate.space.apply(cell, theta)
+            i = applied.current_density(rate)
             phi_e, phi_s = surrogate._potentials_at(t, theta, rate, tn)
             c_a, c_c = surrogate._concentrations_at(t, 1.0, theta, rate, tn)
-            applied = surrogate.space.apply(cell, theta)
             r_a, r_c = spm_kinetics_residuals(applied, phi_e, phi_s, c_a, c_c, i, surrogate.kinetics)
-            scale = jnp.abs(fluxes_at(rate)[0])
+            scale = jnp.abs(fluxes_at(rate, theta)[0])
             return r_a / scale, r_c / scale
 
         r_a, r_c = _at_points(kinetics, (batch["t_boundary"],), cond_boundary, grid)

@@ -35,9 +35,10 @@ from .._constants import FARADAY
 from .._errors import InputError
 from .._voltage_model import AbstractVoltageModel
 from ..cells import Cell, Parameter, ParameterSpace
+from ..cells._registry import check_space
 from ..physics import check_kinetics, initial_potentials
 from ._networks import ModifiedMLP, NetworkConfig, make_block
-from ._surrogate import CELLS, _as_float_array, _logit, _traced, parameter_vector
+from ._surrogate import _as_float_array, _logit, _traced, parameter_vector, resolve_cell
 
 # the (t, x) outputs, by name; region suffixes a(node), s(eparator), c(athode)
 FIELDS = ("c_e_a", "c_e_s", "c_e_c", "phi_e_a", "phi_e_s", "phi_e_c", "phi_s_a", "phi_s_c", "j_a", "j_c")
@@ -344,20 +345,39 @@ def _particle_grid(surrogate, theta, t, x, r):
     return _over(surrogate.particle_values, theta, t, x, r)
 
 
-def build_p2d_surrogate(config: dict, *, key=None) -> P2DSurrogate:
+# fields the P2D surrogate takes from the cell as it is (its x coordinate is scaled by the
+# thicknesses, its particle radius and hard initial condition by the cell's values), so a
+# parameter may not set them
+P2D_FIXED_FIELDS = tuple(
+    f"{domain}.{name}"
+    for domain in ("anode", "cathode")
+    for name in ("thickness", "particle_radius", "max_concentration", "initial_stoichiometry")
+) + ("separator.thickness",)
+
+
+def build_p2d_surrogate(config: dict, *, key=None, cell: Cell | None = None) -> P2DSurrogate:
     """Build a `P2DSurrogate` from `config` (as `P2DSurrogate.config` writes it); `key=None`:
-    a fixed key (the skeleton a checkpoint is read into)."""
+    a fixed key (the skeleton a checkpoint is read into). The cell is the one the config
+    names (`resolve_cell`), or `cell` when given."""
     if config.get("model") != "p2d":
         raise ValueError(f"not a P2D surrogate configuration: model {config.get('model')!r}")
-    if config["cell"] not in CELLS:
-        raise ValueError(f"unknown cell {config['cell']!r}; known: {sorted(CELLS)}")
+    cell = resolve_cell(config["cell"], cell)
     check_kinetics(config["kinetics"])
     space = ParameterSpace(tuple(Parameter(**p) for p in config["space"]))
+    check_space(space, cell)
+    fixed = [p.name for p in space.parameters if p.target in P2D_FIXED_FIELDS]
+    if fixed:
+        raise InputError(
+            f"the P2D surrogate cannot take {fixed} as parameters (targets "
+            f"{[space[n].target for n in fixed]}): its mesh, particle radius and hard initial "
+            f"condition use the cell's own values; fixed fields: {list(P2D_FIXED_FIELDS)}. "
+            "Use the P2D solver (likelihood='solver') for them"
+        )
     network_config = NetworkConfig(**config["network"])
     key = jax.random.key(0) if key is None else key
     return P2DSurrogate(
         network=P2DNetwork(len(space), network_config, key=key),
-        cell=CELLS[config["cell"]](),
+        cell=cell,
         space=space,
         network_config=network_config,
         c_rate=float(config["c_rate"]),

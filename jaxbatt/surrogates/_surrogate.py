@@ -10,12 +10,34 @@ import numpy as np
 
 from .._errors import InputError, ParameterError
 from .._voltage_model import AbstractVoltageModel
-from ..cells import Cell, Parameter, ParameterSpace, nrel_cell
+from ..cells import Cell, Parameter, ParameterSpace
+from ..cells._registry import BUILT_IN, cell_from_name, check_space
 from ..physics import check_kinetics, initial_potentials, spm_potentials, terminal_voltage
 from ._ansatz import ANSATZ_CONSTRAINTS, ANSATZES, conservative_concentrations
 from ._networks import NetworkConfig, make_network, zero_outputs
 
-CELLS = {"nrel": nrel_cell}
+CELLS = BUILT_IN  # built-in cells by name; "pybamm:SET" names a converted PyBaMM set
+
+
+def resolve_cell(name: str, cell: Cell | None = None) -> Cell:
+    """The cell a configuration names: `cell` when given (it must carry that name), else
+    `cell_from_name(name)`; a cell that cannot be rebuilt by name (a converted
+    `pybamm.ParameterValues`) must be given."""
+    if cell is not None:
+        if not isinstance(cell, Cell):
+            raise InputError(f"cell must be a jaxbatt Cell, got {type(cell).__name__}")
+        if cell.name != name:
+            raise InputError(
+                f"this surrogate was trained for cell {name!r}, not {cell.name!r}"
+            )
+        return cell
+    try:
+        return cell_from_name(name)
+    except InputError as e:
+        raise InputError(
+            f"{e}. A surrogate of a cell jaxbatt cannot rebuild by name is loaded with its "
+            "cell: load_surrogate(path, cell=cell)"
+        ) from None
 
 
 def _frozen(module):
@@ -210,8 +232,9 @@ class SPMSurrogate(AbstractVoltageModel):
             )  # fmt: skip
         z = self.raw_concentrations(t, r_hat, theta, c_rate, tn)
         ramp = self._ramp(t)
+        cell = self.space.apply(self.cell, theta)  # a parameter may set c_max or x0
         out = []
-        for k, electrode in enumerate((self.cell.anode, self.cell.cathode)):
+        for k, electrode in enumerate((cell.anode, cell.cathode)):
             c_max, x0 = electrode.max_concentration, electrode.initial_stoichiometry
             # c_max sigmoid(logit(x0)) equals c0 only up to rounding: shift by the difference
             # so that c(t = 0) = c0 exactly.
@@ -506,6 +529,11 @@ def _fields(surrogate, which, theta, rates, *xs):
 def parameter_vector(space: ParameterSpace, params):
     """Stack a name -> value mapping into vector(s) (..., P), checking concrete values."""
     params = {} if params is None else params
+    if not isinstance(params, Mapping):
+        raise InputError(
+            f"params must be a mapping name -> value ({', '.join(space.names)}), got "
+            f"{type(params).__name__}; a parameter vector goes to voltage_vector(theta, t)"
+        )
     concrete = not any(isinstance(v, jax.core.Tracer) for v in params.values())
     if concrete:
         return jnp.asarray(space.validate(params))
@@ -516,16 +544,16 @@ def parameter_vector(space: ParameterSpace, params):
     return jnp.stack(jnp.broadcast_arrays(*values), axis=-1)
 
 
-def build_surrogate(config: dict, *, key=None) -> SPMSurrogate:
+def build_surrogate(config: dict, *, key=None, cell: Cell | None = None) -> SPMSurrogate:
     """Build an `SPMSurrogate` from `config` (as written by `SPMSurrogate.config`).
 
     With `key=None` the networks are initialised from a fixed key: use this to build the
-    skeleton a checkpoint is deserialised into.
+    skeleton a checkpoint is deserialised into. The cell is the one `config["cell"]` names
+    (`resolve_cell`), or `cell` when given.
     """
     if config.get("model") != "spm":
         raise ValueError(f"unknown surrogate model {config.get('model')!r}")
-    if config["cell"] not in CELLS:
-        raise ValueError(f"unknown cell {config['cell']!r}; known: {sorted(CELLS)}")
+    cell = resolve_cell(config["cell"], cell)
     check_kinetics(config["kinetics"])
     if config["potentials_from"] not in ("kinetics", "network"):
         raise ValueError("potentials_from must be 'kinetics' or 'network'")
@@ -533,6 +561,7 @@ def build_surrogate(config: dict, *, key=None) -> SPMSurrogate:
     if ansatz not in ANSATZES:
         raise ValueError(f"unknown concentration ansatz {ansatz!r}; choose one of {ANSATZES}")
     space = ParameterSpace(tuple(Parameter(**p) for p in config["space"]))
+    check_space(space, cell)
     rate_range = config.get("c_rate_range")  # checkpoints before the option: fixed rate
     if rate_range is not None:
         rate_range = _check_rate_range(rate_range, float(config["c_rate"]))
@@ -542,7 +571,7 @@ def build_surrogate(config: dict, *, key=None) -> SPMSurrogate:
     networks = tuple(make_network(n_inputs, c, key=k) for c, k in zip(net_configs, keys))
     return SPMSurrogate(
         networks=networks,
-        cell=CELLS[config["cell"]](),
+        cell=cell,
         space=space,
         level_scales=tuple(tuple(float(x) for x in s) for s in config["level_scales"]),
         level_parameters=tuple(
@@ -578,7 +607,7 @@ def spm_surrogate(
     network: NetworkConfig | None = None,
     *,
     key,
-    cell: str = "nrel",
+    cell: str | Cell = "nrel",
     space: ParameterSpace | None = None,
     c_rate: float = 2.0,
     t_max: float = 1350.0,
@@ -592,6 +621,11 @@ def spm_surrogate(
 ) -> SPMSurrogate:
     """A new, untrained single-level SPM surrogate (see `SPMSurrogate`).
 
+    `cell` is a `Cell` or a name (``"nrel"``, ``"pybamm:Chen2020"``: `cell_from_name`);
+    `space` may target any scalar field of it (default: the nrel cell's k_i0, k_Ds box);
+    `t_max` [s] must end before the discharge at `c_rate` reaches the cell's cut-off anywhere
+    in the box (`discharge_window` finds the longest such window).
+
     `c_rate_range` = (lo, hi) makes the C-rate an input over [lo, hi] (`c_rate` is then the
     reference rate, inside the range, and `t_max` its window).
 
@@ -601,9 +635,11 @@ def spm_surrogate(
     from ..cells import nrel_parameter_space  # noqa: PLC0415
 
     space = nrel_parameter_space() if space is None else space
+    cell_object = cell if isinstance(cell, Cell) else None
+    name = cell.name if isinstance(cell, Cell) else cell
     config = {
         "model": "spm",
-        "cell": cell,
+        "cell": name,
         "space": [dataclasses.asdict(p) for p in space.parameters],
         "networks": [dataclasses.asdict(network or NetworkConfig())],
         "level_scales": [[1.0, 1.0]],
@@ -619,7 +655,7 @@ def spm_surrogate(
         "ansatz": ansatz,
         **({} if c_rate_range is None else {"c_rate_range": list(c_rate_range)}),
     }
-    return build_surrogate(config, key=key)
+    return build_surrogate(config, key=key, cell=cell_object)
 
 
 def add_level(
@@ -644,6 +680,6 @@ def add_level(
     config["level_parameters"].append(None)
     if kinetics is not None:
         config["kinetics"] = kinetics
-    fresh = build_surrogate(config, key=key)
+    fresh = build_surrogate(config, key=key, cell=lower.cell)
     networks = lower.networks + (zero_outputs(fresh.networks[-1]),)
     return eqx.tree_at(lambda s: s.networks, fresh, networks)

@@ -236,14 +236,18 @@ def save_surrogate(path, surrogate: SPMSurrogate | P2DSurrogate, meta: dict | No
     save_checkpoint(path, surrogate, kind=kind, config=surrogate.config(), meta=meta)
 
 
-def load_surrogate_file(path) -> SPMSurrogate | P2DSurrogate:
-    """Load a surrogate written by `save_surrogate` (SPM or P2D)."""
+def load_surrogate_file(path, cell=None) -> SPMSurrogate | P2DSurrogate:
+    """Load a surrogate written by `save_surrogate` (SPM or P2D). Its cell is rebuilt from
+    the name the checkpoint records (``"nrel"``, ``"pybamm:SET"``), or is `cell` when given
+    (it must carry that name); the checkpoint's stored scalars then replace the cell's."""
     header, _ = read_header(path)
     kind = header.get("kind")
     if kind not in SURROGATE_KINDS:
         raise CheckpointError(f"{str(path)!r} holds a {kind!r} checkpoint, not a surrogate")
     try:
-        skeleton = SURROGATE_KINDS[kind](header["config"])
+        skeleton = SURROGATE_KINDS[kind](header["config"], cell=cell)
+    except InputError:  # the cell given or named does not fit: the message says how
+        raise
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{str(path)!r}: invalid surrogate configuration ({e})") from e
     surrogate, _ = load_checkpoint(path, skeleton, kind=kind)
