@@ -5,6 +5,7 @@ max |dV| overall and from t = 10 s, and each side's end time.
 
     python benchmarks/bench_from_pybamm.py Chen2020 0.5,1,2
     python benchmarks/bench_from_pybamm.py Ai2020 0.5,1,2 --model p2d
+    python benchmarks/bench_from_pybamm.py jaxbatt/data/bpx/nmc_pouch_cell_BPX.json 0.5,1,2
     python benchmarks/bench_from_pybamm.py Chen2020 0.5,1,2 "dict(n_r_anode=60, n_r_cathode=60, rtol=1e-7, atol=1e-9)"
 """
 
@@ -20,7 +21,7 @@ import numpy as np  # noqa: E402
 import pybamm  # noqa: E402
 
 import jaxbatt  # noqa: E402
-from jaxbatt.cells import from_pybamm  # noqa: E402
+from jaxbatt.cells import from_bpx, from_pybamm  # noqa: E402
 from jaxbatt.reference import pybamm_set_discharge  # noqa: E402
 
 
@@ -34,8 +35,12 @@ def main():
     args = parser.parse_args()
     call = ast.parse(args.options, mode="eval").body
     options = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-    base = pybamm.ParameterValues(args.name)
-    cell = from_pybamm(args.name)
+    if args.name.endswith(".json"):  # a BPX file
+        base = pybamm.ParameterValues.create_from_bpx(args.name)
+        cell = from_bpx(args.name)
+    else:
+        base = pybamm.ParameterValues(args.name)
+        cell = from_pybamm(args.name)
     reference = "spm" if args.model == "spm" else "dfn"
     for c in [float(x) for x in args.rates.split(",")]:
         start = time.perf_counter()

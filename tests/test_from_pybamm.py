@@ -2,6 +2,7 @@
 from PyBaMM's own expression trees and checked against PyBaMM's evaluation of the same
 trees; the SPM of a converted cell against PyBaMM's SPM of the same set."""
 
+import pathlib
 import warnings
 
 import jax
@@ -174,3 +175,39 @@ def test_bundled_measured_enertech_curves():
     assert "doi 10.1149/2.0122001JES" in (folder / "README.md").read_text(encoding="utf-8")
     with pytest.raises(InputError, match="unknown measured data 'mine'"):
         load_measured("mine")
+
+
+BPX_DIR = pathlib.Path(jaxbatt.__file__).parent / "data" / "bpx"
+
+
+@pytest.mark.parametrize("name", ["nmc_pouch_cell_BPX", "lfp_18650_cell_BPX"])
+def test_bpx_files_convert_with_pybamms_laws(name):
+    """`from_bpx`: PyBaMM reads the BPX file, `from_pybamm` converts it; every law equals
+    PyBaMM's evaluation (the NMC anode OCP sums terms of 1e4 V, hence 1e-10 V), the cell is
+    named after its file and rebuilt by that name; a missing or invalid file is refused."""
+    pytest.importorskip("bpx")
+    from jaxbatt.cells import from_bpx
+    from jaxbatt.cells._registry import cell_from_name
+
+    path = BPX_DIR / f"{name}.json"
+    values = pybamm.ParameterValues.create_from_bpx(str(path))
+    cell = from_bpx(path)
+    assert cell.name == f"bpx:{path}"
+    assert cell.one_c_current == values["Nominal cell capacity [A.h]"]
+    T = values["Ambient temperature [K]"]
+    c_e = values["Initial concentration in electrolyte [mol.m-3]"]
+    for domain, electrode in (("Negative", cell.anode), ("Positive", cell.cathode)):
+        c_max = electrode.max_concentration
+        for x in (0.02, 0.3, 0.6, 0.95):
+            assert float(electrode.open_circuit_potential_law(x)) == pytest.approx(
+                _pybamm_law(values, f"{domain} electrode OCP [V]", [x]), rel=0, abs=1e-10)
+            args = [c_e, x * c_max, c_max, T]
+            assert float(electrode.exchange_current_density_law(*args)) == pytest.approx(
+                _pybamm_law(values, f"{domain} electrode exchange-current density [A.m-2]", args),
+                rel=1e-12)  # fmt: skip
+    rebuilt = cell_from_name(cell.name)
+    assert rebuilt.anode.particle_radius == cell.anode.particle_radius
+    with pytest.raises(InputError, match="does not exist"):
+        from_bpx(BPX_DIR / "missing.json")
+    with pytest.raises(InputError, match="not a BPX file"):
+        from_bpx(BPX_DIR / "README.md")

@@ -282,3 +282,29 @@ def from_pybamm(parameter_values, name: str | None = None) -> Cell:
         lower_cutoff_voltage=_number(values, "Lower voltage cut-off [V]"),
         upper_cutoff_voltage=_number(values, "Upper voltage cut-off [V]"),
     )
+
+
+def from_bpx(path, name: str | None = None, target_soc: float = 1.0) -> Cell:
+    """A jaxbatt `Cell` from a BPX file (the Battery Parameter eXchange format): PyBaMM reads it
+    (`pybamm.ParameterValues.create_from_bpx`, needs the ``bpx`` package, part of
+    ``jaxbatt[pybamm]``) at state of charge `target_soc`, and `from_pybamm` converts the result
+    (the same laws, checks and refusals). The cell is named ``"bpx:PATH"`` unless `name`
+    is given, so `jaxbatt.cells._registry.cell_from_name` can rebuild it from the file."""
+    pybamm = _import_pybamm()
+    try:
+        import bpx  # noqa: F401, PLC0415
+    except ImportError as e:
+        raise InputError(
+            "jaxbatt.cells.from_bpx needs the bpx package: pip install \"jaxbatt[pybamm]\""
+        ) from e
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"BPX file {path!r} does not exist")
+    try:
+        values = pybamm.ParameterValues.create_from_bpx(path, target_soc=target_soc)
+    except Exception as e:  # pydantic's ValidationError, JSON errors, PyBaMM's own
+        raise InputError(
+            f"{path}: not a BPX file PyBaMM can read as a DFN/SPM parameter set "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:300]})"
+        ) from None
+    return from_pybamm(values, name=name or f"bpx:{path}")

@@ -26,7 +26,10 @@ PARAMETER_ALIASES = {
 
 def cell_names() -> str:
     """The cell names `cell_from_name` knows, for messages."""
-    return f"{sorted(BUILT_IN)} or pybamm:SET (a PyBaMM parameter set, e.g. pybamm:Chen2020)"
+    return (
+        f"{sorted(BUILT_IN)}, pybamm:SET (a PyBaMM parameter set, e.g. pybamm:Chen2020) or "
+        "bpx:PATH (a BPX file)"
+    )
 
 
 @functools.cache
@@ -37,15 +40,20 @@ def _converted(set_name: str) -> Cell:
 
 
 def cell_from_name(name: str) -> Cell:
-    """The cell called `name`: a built-in one (``"nrel"``) or ``"pybamm:SET"``, PyBaMM's
-    parameter set SET converted by `from_pybamm` (needs ``jaxbatt[pybamm]``); the converted
-    cell is named ``"pybamm:SET"``, so a checkpoint that records it can rebuild it."""
+    """The cell called `name`: a built-in one (``"nrel"``), ``"pybamm:SET"``, PyBaMM's
+    parameter set SET converted by `from_pybamm`, or ``"bpx:PATH"``, the BPX file at PATH
+    (`from_bpx`) (both need ``jaxbatt[pybamm]``); the converted cell carries that name, so a
+    checkpoint that records it can rebuild it."""
     if not isinstance(name, str):
         raise InputError(f"a cell name must be a string, got {type(name).__name__}")
     if name in BUILT_IN:
         return BUILT_IN[name]()
     if name.startswith("pybamm:") and len(name) > len("pybamm:"):
         return _converted(name[len("pybamm:") :])
+    if name.startswith("bpx:") and len(name) > len("bpx:"):
+        from ._pybamm import from_bpx  # noqa: PLC0415
+
+        return from_bpx(name[len("bpx:") :])
     raise InputError(f"unknown cell {name!r}; known: {cell_names()}")
 
 
