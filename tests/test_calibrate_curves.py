@@ -94,3 +94,62 @@ def test_curve_from_csv_reads_its_drive(tmp_path, example):
         Curve.from_csv(tmp_path / "one_c.csv", c_rate=2.0)
     with pytest.raises(InputError, match="varies"):
         Curve.from_csv(tmp_path / "pulses.csv", c_rate=2.0)
+
+
+def test_curve_weights_are_relative_precisions(example):
+    """Point i's noise sd is sigma / sqrt(w_i): the calibration model's log density with
+    weights 4 everywhere and sigma 6 mV equals the unweighted one with sigma 3 mV; weights of 1
+    equal no weights; weight 0 drops a point (corrupting it changes nothing, and the density
+    equals that of the curve without those points). Bad weights are refused by name."""
+    from numpyro.infer.util import log_density
+
+    from jaxbatt.inference._model import calibration_model, pad_curves, unit_site
+
+    ex = example
+    model = jaxbatt.load_surrogate("spm")
+    point = {unit_site("k_i0"): np.array([0.3]), unit_site("k_Ds"): np.array([0.6])}
+
+    def density(curve, sigma):
+        t, v, mask = pad_curves([curve])
+        kwargs = dict(voltage_model=model, priors={}, sigma=sigma, sigma_prior_std=5e-3,
+                      surrogate_error="none", hierarchical=False)  # fmt: skip
+        return float(log_density(calibration_model, (t, v, mask), kwargs, point)[0])
+
+    plain = density(Curve(ex.t, ex.v, c_rate=2.0), 3e-3)
+    ones = density(Curve(ex.t, ex.v, c_rate=2.0, weights=np.ones(ex.t.size)), 3e-3)
+    fours = density(Curve(ex.t, ex.v, c_rate=2.0, weights=np.full(ex.t.size, 4.0)), 6e-3)
+    assert ones == pytest.approx(plain, rel=1e-13) and fours == pytest.approx(plain, rel=1e-12)
+    halves = density(Curve(ex.t, ex.v, c_rate=2.0, weights=np.full(ex.t.size, 0.5)), 3e-3)
+    assert halves != pytest.approx(plain, rel=1e-6)  # the weights do enter
+    w = np.ones(ex.t.size)
+    w[::3] = 0.0
+    corrupted = np.where(w == 0, ex.v + 0.2, ex.v)
+    dropped = density(Curve(ex.t, corrupted, c_rate=2.0, weights=w), 3e-3)
+    kept = density(Curve(ex.t[w > 0], ex.v[w > 0], c_rate=2.0), 3e-3)
+    assert dropped == pytest.approx(kept, rel=1e-12)
+    for weights, match in ((np.ones(3), "one weight per point"),
+                           (np.r_[-1.0, np.ones(ex.t.size - 1)], r"weights\[0\] = -1.0"),
+                           (np.zeros(ex.t.size), "at least 5")):  # fmt: skip
+        with pytest.raises(InputError, match=match):
+            Curve(ex.t, ex.v, c_rate=2.0, weights=weights)
+
+
+@pytest.mark.filterwarnings("ignore::jaxbatt.inference.ConvergenceWarning")  # short chains
+def test_weighted_curve_calibrates_and_checks_in_weighted_units(example):
+    """A calibration of a weighted curve runs end to end; its misfit check measures residuals
+    in units of a weight-1 point's noise (points at weight 0.25 with 2x the noise are not a
+    misfit) and leaves weight-0 points out."""
+    ex = example
+    rng = np.random.default_rng(0)
+    w = np.where(np.arange(ex.t.size) % 2 == 0, 1.0, 0.25)
+    v = ex.v + np.where(w < 1, rng.normal(0.0, 3e-3, ex.t.size), 0.0)  # those points noisier
+    w[-3:] = 0.0
+    v[-3:] += 0.3  # dropped outliers
+    result = jaxbatt.calibrate(
+        Curve(ex.t, v, c_rate=2.0, weights=w),
+        sampler=SamplerSettings(num_chains=1, num_warmup=60, num_samples=60, seed=1),
+        progress_bar=False,
+    )  # fmt: skip
+    check = result.checks[0]
+    assert check.num_points == ex.t.size - 3
+    assert check.residual_rms_V < 6e-3 and not check.problems

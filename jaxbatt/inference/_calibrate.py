@@ -1278,9 +1278,14 @@ def posterior_checks(result: "CalibrationResult") -> tuple[MisfitCheck, ...]:
         z = None
         if DISCREPANCY_SITE in samples:
             z = np.mean(samples[DISCREPANCY_SITE], axis=0) / s["discrepancy_std_V"]
+        v = curve.v
+        if curve.weights is not None:  # residuals in units of a weight-1 point's noise
+            keep = curve.weights > 0
+            root = np.sqrt(curve.weights[keep])
+            v, mean = v[keep] * root, np.asarray(mean)[keep] * root
         checks.append(
             check_curve(
-                k, curve.v, mean,
+                k, v, mean,
                 sigma_draws=samples.get("sigma"), sigma_fixed=s["sigma_fixed_V"],
                 sigma_prior=s["sigma_prior_mV"] * 1e-3,
                 white_model_error=error if s["surrogate_error"] == "white" else 0.0,

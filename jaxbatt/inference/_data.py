@@ -40,6 +40,11 @@ class Curve:
         label: where it came from (file name or ``"curve 2"``), used in messages and plots.
         c_rate: the discharge rate [C] of a constant-current curve, else None.
         protocol: the `jaxbatt.Protocol` (or its list of steps) the curve ran, else None.
+        weights: optional per-point weights (T,), finite and >= 0: point i's noise standard
+            deviation is sigma / sqrt(w_i) (relative precisions, as ``sigma`` in
+            `scipy.optimize.curve_fit`), so a weight of 0.25 trusts a point half as much and 0
+            drops it; sigma is then the noise of a weight-1 point. The voltage model's own
+            error is not weighted. None: all 1.
     """
 
     t: np.ndarray
@@ -47,12 +52,32 @@ class Curve:
     label: str = "curve"
     c_rate: float | None = None
     protocol: object = None
+    weights: np.ndarray | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "t", _float_array(self.t, f"{self.label}: times"))
         object.__setattr__(self, "v", _float_array(self.v, f"{self.label}: voltages"))
         if self.c_rate is not None and self.protocol is not None:
             raise InputError(f"{self.label}: give either c_rate or protocol, not both")
+        if self.weights is not None:
+            w = _float_array(self.weights, f"{self.label}: weights")
+            if w.shape != self.t.shape:
+                raise InputError(
+                    f"{self.label}: weights have shape {w.shape}, the times {self.t.shape}: "
+                    "give one weight per point"
+                )
+            bad = ~np.isfinite(w) | (w < 0)
+            if bad.any():
+                k = int(np.argmax(bad))
+                raise InputError(
+                    f"{self.label}: weights[{k}] = {w[k]} is not a finite number >= 0"
+                )
+            if np.count_nonzero(w) < MIN_POINTS:
+                raise InputError(
+                    f"{self.label}: only {np.count_nonzero(w)} points have a weight above 0; "
+                    f"at least {MIN_POINTS} are needed"
+                )
+            object.__setattr__(self, "weights", w)
         if self.c_rate is not None:
             from .._validation import check_c_rate  # noqa: PLC0415
 
@@ -322,7 +347,9 @@ def as_curves(t, v, *, t_max: float, voltage_range=VOLTAGE_RANGE, min_points=MIN
         curves = []
         for c, label in zip(given, curve_labels(given)):
             checked = check_curve(c.t, c.v, label=label, **kw)
-            curves.append(dataclasses.replace(checked, c_rate=c.c_rate, protocol=c.protocol))
+            curves.append(dataclasses.replace(
+                checked, c_rate=c.c_rate, protocol=c.protocol, weights=c.weights
+            ))  # fmt: skip
         return curves, not isinstance(t, Curve)
     if v is None:
         if not isinstance(t, (list, tuple)) or not all(

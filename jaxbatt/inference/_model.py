@@ -160,7 +160,8 @@ def calibration_model(
             unless ``"correlated"``.
 
     Args:
-        t, v, mask: (C, T) times [s], voltages [V] and the mask of real (non-padding) points.
+        t, v, mask: (C, T) times [s], voltages [V] and the mask of real (non-padding) points:
+            booleans, or float weights w >= 0 (point sd sigma / sqrt(w); 0 masks the point).
         voltage_model: the `AbstractVoltageModel` whose `voltage_vector` is the mean.
         priors: user priors, name -> numpyro distribution in physical units.
         sigma: fixed noise standard deviation [V], or None to infer it.
@@ -253,13 +254,17 @@ def calibration_model(
         )  # fmt: skip
         basis = legendre_basis(t, t_max, discrepancy_terms)  # (C, T, K)
         mean = mean + jnp.einsum("ctk,ck->ct", basis, coefficients)
-    variance = noise**2
+    noise_variance = (noise**2)[:, None]  # (C, 1)
+    if jnp.issubdtype(jnp.asarray(mask).dtype, jnp.floating):  # per-point weights w
+        weights = jnp.asarray(mask)
+        mask = weights > 0
+        noise_variance = noise_variance / jnp.where(mask, weights, 1.0)  # sd sigma / sqrt(w)
+    model_variance = 0.0
     if mode == "white" and curve_models is None:
-        variance = variance + jnp.asarray(voltage_model.error_std, dtype=float) ** 2
+        model_variance = jnp.asarray(voltage_model.error_std, dtype=float) ** 2
     elif mode == "white":
-        errors = jnp.asarray([float(m.error_std) for m in curve_models])
-        variance = variance + errors**2
-    scale = jnp.sqrt(variance)[:, None]
+        model_variance = jnp.asarray([float(m.error_std) for m in curve_models])[:, None] ** 2
+    scale = jnp.sqrt(noise_variance + model_variance)
     numpyro.sample("v_obs", dist.Normal(mean, scale).mask(mask).to_event(2), obs=v)
 
 
@@ -268,14 +273,18 @@ def pad_curves(curves):
 
     Padding repeats each curve's last time and voltage (so time grids stay non-decreasing,
     which ODE solvers saving at those times require) and is masked out of the likelihood.
+    When any curve carries `weights`, the mask is those weights as floats (0 on padding and
+    on dropped points; 1 for curves without weights), else booleans.
     """
     length = max(c.t.size for c in curves)
+    weighted = any(getattr(c, "weights", None) is not None for c in curves)
     t = np.empty((len(curves), length))
     v = np.empty((len(curves), length))
-    mask = np.zeros((len(curves), length), dtype=bool)
+    mask = np.zeros((len(curves), length), dtype=float if weighted else bool)
     for k, c in enumerate(curves):
         n = c.t.size
         t[k, :n], t[k, n:] = c.t, c.t[-1]
         v[k, :n], v[k, n:] = c.v, c.v[-1]
-        mask[k, :n] = True
+        w = getattr(c, "weights", None)
+        mask[k, :n] = True if w is None else w
     return t, v, mask
