@@ -213,3 +213,20 @@ def test_calibrate_with_own_surrogate_and_own_cell(chen_files, tmp_path):
         assert main(["calibrate", str(curve), *argv, "--out", str(tmp_path / "c")],
                     compilation_cache=False) == 2, argv  # fmt: skip
     assert not (tmp_path / "c").exists()
+
+
+def test_simulate_command_takes_a_cell_and_field_parameters(tmp_path):
+    """``simulate --cell pybamm:Chen2020``: runs to the cell's cut-off, current in its own 1C
+    (5 A), a field-path parameter moves the curve; an unknown field is a usage error."""
+    from jaxbatt._cli import main
+
+    out = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for path, radius in zip(out, ("5.22e-6", "4e-6")):
+        assert main(["simulate", "--cell", "pybamm:Chen2020", "--c-rate", "1", "--param",
+                     f"cathode.particle_radius={radius}", "--n-points", "40", "--out", str(path)],
+                    compilation_cache=False) == 0  # fmt: skip
+    a, b = (np.loadtxt(p, delimiter=",", skiprows=1) for p in out)
+    assert np.all(a[:, 2] == 5.0) and 2.5 <= a[-1, 1] < 3.0  # stopped near the 2.5 V cut-off
+    assert np.max(np.abs(a[:20, 1] - b[:20, 1])) > 1e-3
+    assert main(["simulate", "--cell", "pybamm:Chen2020", "--param", "cathode.radius=1"],
+                compilation_cache=False) == 2  # fmt: skip
