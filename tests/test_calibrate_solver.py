@@ -172,3 +172,18 @@ def test_a_solve_that_raises_inside_the_solver_is_a_nan_proposal():
     assert v.shape == (3, 4) and jac.shape == (3, 4, 2)
     assert np.all(np.isnan(v[1])) and np.all(np.isnan(jac[1]))
     np.testing.assert_allclose(v[[0, 2]], [[1.0] * 4, [1.5] * 4])
+
+
+def test_predictive_voltages_of_a_callback_solver_model_are_solved_from_python():
+    """`_voltages_at` calls a host-callback solver model batch by batch from Python (nesting
+    its callback in a compiled lax.map hung the Enertech P2D calibration's plots), with the
+    voltages of the solver called directly."""
+    from jaxbatt.inference._calibrate import _voltages_at
+
+    model = SolverVoltageModel("spm", c_rate=2.0)
+    theta = np.column_stack([np.linspace(0.6, 3.5, 70), np.linspace(1.5, 9.0, 70)])
+    t = np.linspace(0.0, 1300.0, 12)
+    v = _voltages_at(model, theta, t)
+    assert isinstance(v, np.ndarray) and v.shape == (70, 12)
+    direct = jax.vmap(lambda th: model.solver.solve(th, jnp.asarray(t), 2.0).voltage)(theta)
+    np.testing.assert_allclose(v, np.asarray(direct), rtol=0, atol=1e-9)

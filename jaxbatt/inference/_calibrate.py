@@ -1295,8 +1295,25 @@ def posterior_checks(result: "CalibrationResult") -> tuple[MisfitCheck, ...]:
     return tuple(checks)
 
 
-@eqx.filter_jit
 def _voltages_at(voltage_model, theta, t):
     """Voltages (D, T) [V] of parameter vectors theta (D, P) at times t (T,), in batches of
-    64 draws (bounded memory for solver models)."""
+    64 draws (bounded memory for solver models).
+
+    A solver model that solves in a host callback is called batch by batch from Python: the
+    callback runs compiled JAX code itself, and inside an outer compiled `lax.map` on a 2-core
+    CPU the outer program and the nested solves waited on each other for ever (measured: the
+    Enertech P2D calibration's predictive plot hung at 0 % CPU after sampling)."""
+    if isinstance(voltage_model, SolverVoltageModel) and voltage_model.host_callback:
+        from ._solver_model import _SolverCallback  # noqa: PLC0415
+
+        host = _SolverCallback(voltage_model.solver, voltage_model.drive)
+        theta, t = np.asarray(theta, dtype=float), np.asarray(t, dtype=float)
+        return np.concatenate(
+            [host.value(theta[i : i + 64], t) for i in range(0, len(theta), 64)], axis=0
+        )
+    return _voltages_in_batches(voltage_model, theta, t)
+
+
+@eqx.filter_jit
+def _voltages_in_batches(voltage_model, theta, t):
     return jax.lax.map(lambda th: voltage_model.voltage_vector(th, t), theta, batch_size=64)
