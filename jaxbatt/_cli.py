@@ -247,14 +247,12 @@ def plot_curve(path, t, voltage, title):
 def _simulated_cell(cell_name, params):
     """(cell, space) of ``simulate --cell``: the nrel cell and its box, or the named cell
     with a space of the parameters given (aliases or field paths, any positive value)."""
-    from .cells import Parameter, ParameterSpace, nrel_cell, nrel_parameter_space  # noqa: PLC0415
+    from .cells import Parameter, ParameterSpace, nrel_parameter_space  # noqa: PLC0415
     from .cells._registry import PARAMETER_ALIASES, cell_from_name, field_value  # noqa: PLC0415
 
-    if cell_name == "nrel":
-        return nrel_cell(), nrel_parameter_space()
     cell = cell_from_name(cell_name)
-    if not params:
-        return cell, nrel_parameter_space()  # the scalings at 1: the cell as given
+    if cell_name == "nrel" or not params:
+        return cell, nrel_parameter_space()  # without parameters: the scalings at 1
     parameters = []
     for name in params:
         target = PARAMETER_ALIASES.get(name, name)
@@ -424,21 +422,6 @@ def _train(args):
     )
 
 
-def _cell_and_space(cell_name, params):
-    """(cell, parameter space) of ``--cell`` and ``--param NAME=LO:HI`` (default: the nrel
-    box k_i0, k_Ds)."""
-    from .cells import ParameterSpace, nrel_parameter_space  # noqa: PLC0415
-    from .cells._registry import cell_from_name, check_space, parse_parameter  # noqa: PLC0415
-
-    cell = cell_from_name(cell_name)
-    if params:
-        space = ParameterSpace(tuple(parse_parameter(p, cell) for p in params))
-    else:
-        space = nrel_parameter_space()
-    check_space(space, cell)
-    return cell, space
-
-
 def _new_cell_surrogate(args):
     """(cell, space, c_rate, t_max) for ``train spm`` with --cell / --param / --c-rate /
     --t-max, or None for the nrel cell's default surrogate (2C, 1350 s)."""
@@ -449,9 +432,10 @@ def _new_cell_surrogate(args):
             "train: --c-rates (the C-rate as an input) is for the nrel cell's default box; "
             "with --cell, --param, --c-rate or --t-max the surrogate describes one rate"
         )
+    from .cells._registry import cell_and_space  # noqa: PLC0415
     from .surrogates import discharge_window  # noqa: PLC0415
 
-    cell, space = _cell_and_space(args.cell, args.param)
+    cell, space = cell_and_space(args.cell, args.param)
     c_rate = 2.0 if args.c_rate is None else args.c_rate
     if args.t_max is not None:
         t_max = args.t_max

@@ -131,3 +131,17 @@ def check_space(space, cell: Cell) -> None:
             field_value(cell, p.target)
         except ParameterError as e:
             raise ParameterError(f"parameter {p.name!r}: {e}") from None
+
+
+def cell_and_space(cell_name: str, params=None):
+    """(cell, parameter space) of a cell name and ``NAME=LO:HI`` texts (`parse_parameter`);
+    without texts the nrel box (k_i0, k_Ds)."""
+    from ._parameter_space import ParameterSpace, nrel_parameter_space  # noqa: PLC0415
+
+    cell = cell_from_name(cell_name)
+    if params:
+        space = ParameterSpace(tuple(parse_parameter(p, cell) for p in params))
+    else:
+        space = nrel_parameter_space()
+    check_space(space, cell)
+    return cell, space

@@ -32,8 +32,7 @@ def run_calibrate_command(args) -> dict:
     joint = bool(getattr(args, "joint", False))
     own_model, cell, space = _own_model(args)
     if args.data:
-        one_c = (own_model.cell if own_model is not None else cell).one_c_current
-        drives = data_drives(args.data, args.c_rate, one_c)
+        drives = data_drives(args.data, args.c_rate, cell.one_c_current)  # --surrogate's cell too
         rates = [d for d in drives if isinstance(d, float)]
         if len(rates) == len(drives) and len({round(r, 2) for r in rates}) == 1:
             c_rate = float(np.mean(rates))
@@ -121,8 +120,8 @@ def run_calibrate_command(args) -> dict:
 def _own_model(args):
     """(the ``--surrogate`` checkpoint or None, the ``--cell`` cell, its ``--param`` space),
     the options checked against each other."""
-    from .._cli import _cell_and_space  # noqa: PLC0415
     from .._load import load_surrogate  # noqa: PLC0415
+    from ..cells._registry import cell_and_space  # noqa: PLC0415
 
     path, cell_name = getattr(args, "surrogate", None), getattr(args, "cell", None)
     params = getattr(args, "param", None)
@@ -133,7 +132,7 @@ def _own_model(args):
                 "solver, or train a surrogate of the cell (jaxbatt train spm --cell ... --param "
                 "... --out FILE) and give --surrogate FILE"
             )
-        cell, space = _cell_and_space(cell_name or "nrel", params)
+        cell, space = cell_and_space(cell_name or "nrel", params)
         return None, cell, space
     if args.likelihood == "solver":
         raise InputError("--surrogate is the surrogate likelihood: drop --likelihood solver")

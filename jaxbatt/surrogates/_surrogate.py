@@ -11,13 +11,10 @@ import numpy as np
 from .._errors import InputError, ParameterError
 from .._voltage_model import AbstractVoltageModel
 from ..cells import Cell, Parameter, ParameterSpace
-from ..cells._registry import BUILT_IN, cell_from_name, check_space
+from ..cells._registry import cell_from_name, check_space
 from ..physics import check_kinetics, initial_potentials, spm_potentials, terminal_voltage
 from ._ansatz import ANSATZ_CONSTRAINTS, ANSATZES, conservative_concentrations
 from ._networks import NetworkConfig, make_network, zero_outputs
-
-CELLS = BUILT_IN  # built-in cells by name; "pybamm:SET" names a converted PyBaMM set
-
 
 def resolve_cell(name: str, cell: Cell | None = None) -> Cell:
     """The cell a configuration names: `cell` when given (it must carry that name), else
