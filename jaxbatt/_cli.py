@@ -347,7 +347,7 @@ def _train(args):
 
     if args.model == "p2d":
         return _train_p2d(args, note)
-    surrogate = _new_cell_surrogate(args)
+    new_cell = _new_cell_surrogate(args)
     _outputs(args).plan(args.out, note=note)
     network = NetworkConfig(
         architecture=args.architecture, block=args.block, width=args.width or 64, depth=args.depth
@@ -398,21 +398,11 @@ def _train(args):
             balance_every=args.balance_every, balance_alpha=args.balance_alpha,
         )  # fmt: skip
         ansatz = args.ansatz or "sigmoid"
-    if surrogate is not None:
-        import jax  # noqa: PLC0415
-
-        from .surrogates import spm_surrogate  # noqa: PLC0415
-
-        cell, space, c_rate, t_max = surrogate
-        surrogate = spm_surrogate(
-            network, key=jax.random.split(jax.random.key(args.seed), args.levels)[0], cell=cell,
-            space=space, c_rate=c_rate, t_max=t_max, ansatz=ansatz,
-            kinetics=args.lower_kinetics or "butler_volmer",
-        )  # fmt: skip
+    own = {} if new_cell is None else dict(zip(("cell", "space", "c_rate", "t_max"), new_cell))
     result = train_hierarchy(
         args.levels, args.out, network=network, config=config, seed=args.seed,
         resume=args.resume, lower_kinetics=args.lower_kinetics, ansatz=ansatz,
-        c_rate_range=args.c_rates, surrogate=surrogate,
+        c_rate_range=args.c_rates, **own,
     )  # fmt: skip
     _outputs(args).done(args.out)
     last = result.history[-1] if result.history else {}

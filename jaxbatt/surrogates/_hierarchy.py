@@ -30,6 +30,10 @@ def train_hierarchy(
     surrogate: SPMSurrogate | None = None,
     ansatz: str = "sigmoid",
     c_rate_range: tuple[float, float] | None = None,
+    cell="nrel",
+    space=None,
+    c_rate: float = 2.0,
+    t_max: float = 1350.0,
 ) -> TrainResult:
     """Train level 1 with `config`, then each further level (a frozen lower level plus a
     scaled correction) with `upper_config` (default: `config`). Each level is checkpointed
@@ -38,7 +42,9 @@ def train_hierarchy(
     gives level 1 a lower-fidelity physics; the upper levels use full Butler-Volmer.
     `ansatz` is the concentration ansatz of a new surrogate (``"sigmoid"`` or
     ``"conservative"``, see `SPMSurrogate`); `c_rate_range` = (lo, hi) makes the C-rate an
-    input of a new surrogate (reference rate 2C, window 1350 s there). The final checkpoint's header records, per
+    input of a new surrogate (reference rate 2C, window 1350 s there). `cell` (a `Cell` or a
+    name), `space`, `c_rate` and `t_max` describe a new surrogate (see `spm_surrogate`). The
+    final checkpoint's header records, per
     level, how many solver parameter sets the loss saw (``meta["n_data_parameters"]``).
     """
     upper_config = config if upper_config is None else upper_config
@@ -46,7 +52,7 @@ def train_hierarchy(
     if surrogate is None:
         surrogate = spm_surrogate(
             network, key=keys[0], kinetics=lower_kinetics or "butler_volmer", ansatz=ansatz,
-            c_rate_range=c_rate_range,
+            c_rate_range=c_rate_range, cell=cell, space=space, c_rate=c_rate, t_max=t_max,
         )  # fmt: skip
     history, n_data = [], []
     data = make_data(surrogate, config)
