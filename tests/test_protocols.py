@@ -142,6 +142,24 @@ def test_pulses_rests_and_a_charge_match_pybamm_dfn(pybamm_pulses):
     assert error <= 1.5e-3
 
 
+def test_a_drive_cycle_matches_pybamm_dfn():
+    """The P2D under a measured current record (charge and discharge, linearly interpolated
+    between 1 Hz samples) against PyBaMM's DFN under the same record."""
+    pytest.importorskip("pybamm")
+    from jaxbatt.reference import pybamm_protocol_voltage
+
+    rng = np.random.default_rng(1)
+    t_cycle = np.arange(0.0, 301.0)
+    current = np.interp(t_cycle, np.linspace(0, 300, 16), rng.uniform(-1, 3, 16) * ONE_C)
+    t = np.linspace(0.0, 299.5, 300) + 0.1
+    v_pybamm, _ = pybamm_protocol_voltage(t, [(t_cycle, current)], model="dfn", period=0.5)
+    sol = jaxbatt.simulate("p2d", t=t, protocol=Protocol.from_current(t_cycle, current))
+    late = t > 2.0
+    error = np.max(np.abs(np.asarray(sol.voltage)[late] - v_pybamm[late]))
+    print(f"P2D drive cycle vs PyBaMM DFN (t > 2 s): {error * 1e3:.3f} mV")
+    assert error <= 1.5e-3
+
+
 # -- events and limits ------------------------------------------------------------------------
 
 

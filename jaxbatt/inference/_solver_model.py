@@ -68,8 +68,9 @@ class SolverVoltageModel(AbstractVoltageModel):
     own compiled program, reached from the caller's program through `jax.pure_callback`. A
     NUTS program otherwise inlines the stiff solve and its Jacobian several times (start-point
     search, step-size search, trajectory) and compiles for minutes; this way it compiles the
-    solve once per process and shape, and reuses it across calibrations. Under `jax.vmap` the
-    callback receives the whole batch and solves it vmapped. Only first-order reverse-mode
+    solve once per process and shape (while the caller's program is traced, never inside the
+    callback), and reuses it across calibrations. Under `jax.vmap` the callback receives the
+    whole batch and solves it member by member. Only first-order reverse-mode
     derivatives (`jax.grad`, `jax.vjp`) pass through the callback; set ``host_callback=False``
     for forward mode or higher orders (and it is used automatically when the solver's own
     arrays are being traced).
@@ -197,33 +198,95 @@ def _forward_jacobian_bwd(static, drive, residuals, cotangent):
 _voltage_forward_jacobian.defvjp(_forward_jacobian_fwd, _forward_jacobian_bwd)
 
 
-@eqx.filter_jit
-def _batched_voltage(solver, theta, t, drive):
-    """Voltages (B, T) of parameter vectors theta (B, P) at times t (B, T)."""
-    return jax.vmap(lambda th, tt: _solver_voltage_forward_mode(solver, th, tt, drive))(theta, t)
+def _member_voltage_impl(static, drive, dynamic, theta, t):
+    """Voltage (T,) of one parameter vector theta (P,) at times t (T,)."""
+    return _solver_voltage_forward_mode(eqx.combine(dynamic, static), theta, t, drive)
 
 
-@eqx.filter_jit
-def _batched_voltage_and_jacobian(solver, theta, t, drive):
-    """Voltages (B, T) and their forward-mode Jacobians (B, T, P)."""
+def _member_voltage_and_jacobian_impl(static, drive, dynamic, theta, t):
+    """Voltage (T,) and its forward-mode Jacobian (T, P) of one parameter vector."""
+    solver = eqx.combine(dynamic, static)
 
-    def one(th, tt):
-        def voltage(x):
-            v = _solver_voltage_forward_mode(solver, x, tt, drive)
-            return v, v
+    def voltage(x):
+        v = _solver_voltage_forward_mode(solver, x, t, drive)
+        return v, v
 
-        jac, v = jax.jacfwd(voltage, has_aux=True)(th)
-        return v, jac
+    jac, v = jax.jacfwd(voltage, has_aux=True)(theta)
+    return v, jac
 
-    return jax.vmap(one)(theta, t)
+
+# the solver's static part (mesh, tolerances, laws) and the drive select the compiled program
+_member_voltage = jax.jit(_member_voltage_impl, static_argnums=(0, 1))
+_member_voltage_and_jacobian = jax.jit(_member_voltage_and_jacobian_impl, static_argnums=(0, 1))
+
+
+class _Static:
+    """The static part of a solver as a hashable key: its tree structure and non-array
+    leaves (laws, numbers), compared by equality."""
+
+    def __init__(self, static):
+        leaves, self.treedef = jax.tree.flatten(static)
+        self.leaves = tuple(leaves)
+        self.static = static
+
+    def _key(self):
+        return (self.treedef, self.leaves)
+
+    def __eq__(self, other):
+        return isinstance(other, _Static) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+
+_COMPILED: dict = {}  # (static, drive, shapes, P, T, jacobian) -> compiled program
+
+
+def _is_solver_check(error: Exception) -> bool:
+    """Whether `error` is an Equinox runtime check failing inside a compiled solve (under a
+    plain `jax.jit` it arrives as the runtime's error carrying Equinox's message)."""
+    return isinstance(error, eqx.EquinoxRuntimeError) or "EquinoxRuntimeError" in str(error)
 
 
 class _SolverCallback:
-    """Host side of the callback: flattens whatever batch the caller's vmaps made and calls
-    the separately compiled, vmapped solver."""
+    """Host side of the callback: flattens whatever batch the caller's vmaps made and solves
+    it member by member with programs compiled ahead of time.
+
+    The programs (one parameter vector, the curve's times; value, or value and Jacobian) are
+    compiled by `prepare` while the caller's program is traced, never inside the callback:
+    an XLA compilation run from inside a host callback crashed a test worker of the suite
+    (a segmentation fault in the compiler, not reproducible on its own). Member by member,
+    the compiled shapes do not depend on the batch the caller's vmaps make."""
 
     def __init__(self, solver, drive):
         self.solver, self.drive = solver, drive
+        if solver is not None:
+            dynamic, static = eqx.partition(solver, eqx.is_array)
+            self.dynamic, self.static = dynamic, _Static(static)
+
+    def prepare(self, n_params: int, n_times: int, *, jacobian: bool):
+        """The compiled program (one parameter vector of `n_params`, `n_times` times; value,
+        or value and Jacobian), compiled once per process, solver structure, drive and
+        shapes. Called while the caller's program is traced, so that the callback itself
+        only runs it."""
+        shapes = tuple((x.shape, x.dtype) for x in jax.tree.leaves(self.dynamic))
+        key = (self.static, self.drive, shapes, n_params, n_times, jacobian)
+        if key not in _COMPILED:
+            member = jax.ShapeDtypeStruct((n_params,), jnp.float64)
+            times = jax.ShapeDtypeStruct((n_times,), jnp.float64)
+            program = _member_voltage_and_jacobian if jacobian else _member_voltage
+            lowered = program.lower(self.static.static, self.drive, self.dynamic, member, times)
+            _COMPILED[key] = lowered.compile()
+        return _COMPILED[key]
+
+    def _solve(self, theta, t, jacobian):
+        program = self.prepare(theta.shape[-1], t.shape[-1], jacobian=jacobian)
+
+        def solve(theta_k, t_k):
+            out = program(self.dynamic, theta_k, t_k)
+            return out if jacobian else (out,)
+
+        return solve
 
     def _flat(self, theta, t):
         batch = np.broadcast_shapes(theta.shape[:-1], t.shape[:-1])
@@ -232,32 +295,32 @@ class _SolverCallback:
         return batch, theta, t
 
     def _guarded(self, solve, theta, t, shapes):
-        """`solve(theta, t)` on the batch; where it raises a runtime error from inside the
-        solver (Equinox's checks, e.g. a Newton or event linear solve that met a non-finite
-        state at an extreme parameter point), each member is solved alone and the failing
-        ones get NaN: a failed solve is a rejected proposal, not the end of the sampler."""
-        try:
-            return tuple(np.asarray(x) for x in solve(jnp.asarray(theta), jnp.asarray(t)))
-        except eqx.EquinoxRuntimeError:
-            if len(theta) == 1:
-                return tuple(np.full((1,) + shape, np.nan) for shape in shapes)
-        parts = [self._guarded(solve, theta[k : k + 1], t[k : k + 1], shapes) for k in range(len(theta))]
-        return tuple(np.concatenate(xs) for xs in zip(*parts))
+        """`solve(theta_k, t_k)` for each member k of the batch; a member whose solve raises
+        a runtime error from inside the solver (Equinox's checks, e.g. a Newton or event
+        linear solve that met a non-finite state at an extreme parameter point) gets NaN: a
+        failed solve is a rejected proposal, not the end of the sampler."""
+        outputs = [[] for _ in shapes]
+        for k in range(len(theta)):
+            try:
+                parts = tuple(np.asarray(x) for x in solve(theta[k], t[k]))
+            except Exception as error:  # noqa: BLE001  (re-raised unless a solver check)
+                if not _is_solver_check(error):
+                    raise
+                parts = tuple(np.full(shape, np.nan) for shape in shapes)
+            for out, x in zip(outputs, parts):
+                out.append(x)
+        return tuple(np.stack(out) for out in outputs)
 
     def value(self, theta, t):
-        batch, theta, t = self._flat(np.asarray(theta), np.asarray(t))
-        (v,) = self._guarded(
-            lambda th, tt: (_batched_voltage(self.solver, th, tt, self.drive),),
-            theta, t, [t.shape[-1:]],
-        )  # fmt: skip
+        batch, theta, t = self._flat(np.asarray(theta, dtype=float), np.asarray(t, dtype=float))
+        (v,) = self._guarded(self._solve(theta, t, False), theta, t, [t.shape[-1:]])
         return v.reshape(batch + t.shape[-1:])
 
     def value_and_jacobian(self, theta, t):
-        batch, theta, t = self._flat(np.asarray(theta), np.asarray(t))
+        batch, theta, t = self._flat(np.asarray(theta, dtype=float), np.asarray(t, dtype=float))
         v, jac = self._guarded(
-            lambda th, tt: _batched_voltage_and_jacobian(self.solver, th, tt, self.drive),
-            theta, t, [t.shape[-1:], t.shape[-1:] + theta.shape[-1:]],
-        )  # fmt: skip
+            self._solve(theta, t, True), theta, t, [t.shape[-1:], t.shape[-1:] + theta.shape[-1:]]
+        )
         return v.reshape(batch + t.shape[-1:]), jac.reshape(batch + jac.shape[-2:])
 
 
@@ -270,12 +333,14 @@ def _shapes(theta, t, *, jacobian):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _callback_voltage(host, theta, t):
+    host.prepare(theta.shape[-1], t.shape[-1], jacobian=False)
     return jax.pure_callback(
         host.value, _shapes(theta, t, jacobian=False), theta, t, vmap_method="expand_dims"
     )
 
 
 def _callback_voltage_fwd(host, theta, t):
+    host.prepare(theta.shape[-1], t.shape[-1], jacobian=True)
     v, jac = jax.pure_callback(
         host.value_and_jacobian, _shapes(theta, t, jacobian=True), theta, t,
         vmap_method="expand_dims",
