@@ -69,11 +69,17 @@ def low_data_rows(base):
         loss=dataclasses.replace(base.loss, n_data=64, weights=(*base.loss.weights, ("data", 1.0))),
     )  # fmt: skip
     data_only = _loss(data, weights=(("diffusion", 0.0), ("symmetry", 0.0), ("surface_flux", 0.0), ("data", 1.0)))
+
+    def refined(config):  # the ablation's L-BFGS refinement after Adam
+        return dataclasses.replace(config, lbfgs_steps=1000, lbfgs_round=500)
+
     return [
         ("physics only (recipe)", base, "conservative"),
         ("physics + data at 5 sets", data, "conservative"),
         ("data only at 5 sets, conservative ansatz", data_only, "conservative"),
         ("data only at 5 sets, sigmoid ansatz", data_only, "sigmoid"),
+        ("physics + data at 5 sets + 1000 L-BFGS", refined(data), "conservative"),
+        ("data only at 5 sets, conservative + 1000 L-BFGS", refined(data_only), "conservative"),
     ]  # fmt: skip
 
 

@@ -4,6 +4,7 @@ This is the exact likelihood (``calibrate(..., likelihood="solver")``) against w
 surrogate posterior is checked.
 """
 
+import collections
 import dataclasses
 import functools
 
@@ -239,7 +240,10 @@ class _Static:
         return hash(self._key())
 
 
-_COMPILED: dict = {}  # (static, drive, shapes, P, T, jacobian) -> compiled program
+# (static, drive, shapes, P, T, jacobian) -> compiled program, the most recently used last;
+# bounded: each compiled solver holds its code in memory
+_COMPILED: collections.OrderedDict = collections.OrderedDict()
+_MAX_COMPILED = 16
 
 
 def _is_solver_check(error: Exception) -> bool:
@@ -277,6 +281,9 @@ class _SolverCallback:
             program = _member_voltage_and_jacobian if jacobian else _member_voltage
             lowered = program.lower(self.static.static, self.drive, self.dynamic, member, times)
             _COMPILED[key] = lowered.compile()
+            while len(_COMPILED) > _MAX_COMPILED:
+                _COMPILED.popitem(last=False)
+        _COMPILED.move_to_end(key)
         return _COMPILED[key]
 
     def _solve(self, theta, t, jacobian):
