@@ -176,18 +176,11 @@ def _solver_voltage_forward_mode(solver: SPMSolver, theta, t, drive):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
 def _voltage_forward_jacobian(static, drive, dynamic, theta, t):
-    solver = eqx.combine(dynamic, static)
-    return _solver_voltage_forward_mode(solver, theta, t, drive)
+    return _member_voltage_impl(static, drive, dynamic, theta, t)
 
 
 def _forward_jacobian_fwd(static, drive, dynamic, theta, t):
-    solver = eqx.combine(dynamic, static)
-
-    def voltage(th):
-        v = _solver_voltage_forward_mode(solver, th, t, drive)
-        return v, v
-
-    jac, v = jax.jacfwd(voltage, has_aux=True)(theta)  # (T, P), (T,)
+    v, jac = _member_voltage_and_jacobian_impl(static, drive, dynamic, theta, t)  # (T,), (T, P)
     return v, (jac, dynamic, t)
 
 
