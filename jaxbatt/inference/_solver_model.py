@@ -7,6 +7,7 @@ surrogate posterior is checked.
 import collections
 import dataclasses
 import functools
+import threading
 
 import diffrax
 import equinox as eqx
@@ -237,6 +238,7 @@ class _Static:
 # bounded: each compiled solver holds its code in memory
 _COMPILED: collections.OrderedDict = collections.OrderedDict()
 _MAX_COMPILED = 16
+_COMPILED_LOCK = threading.Lock()  # callbacks of parallel chains run in several threads
 
 
 def _is_solver_check(error: Exception) -> bool:
@@ -268,16 +270,17 @@ class _SolverCallback:
         only runs it."""
         shapes = tuple((x.shape, x.dtype) for x in jax.tree.leaves(self.dynamic))
         key = (self.static, self.drive, shapes, n_params, n_times, jacobian)
-        if key not in _COMPILED:
-            member = jax.ShapeDtypeStruct((n_params,), jnp.float64)
-            times = jax.ShapeDtypeStruct((n_times,), jnp.float64)
-            program = _member_voltage_and_jacobian if jacobian else _member_voltage
-            lowered = program.lower(self.static.static, self.drive, self.dynamic, member, times)
-            _COMPILED[key] = lowered.compile()
-            while len(_COMPILED) > _MAX_COMPILED:
-                _COMPILED.popitem(last=False)
-        _COMPILED.move_to_end(key)
-        return _COMPILED[key]
+        with _COMPILED_LOCK:
+            if key not in _COMPILED:
+                member = jax.ShapeDtypeStruct((n_params,), jnp.float64)
+                times = jax.ShapeDtypeStruct((n_times,), jnp.float64)
+                program = _member_voltage_and_jacobian if jacobian else _member_voltage
+                lowered = program.lower(self.static.static, self.drive, self.dynamic, member, times)
+                _COMPILED[key] = lowered.compile()
+                while len(_COMPILED) > _MAX_COMPILED:
+                    _COMPILED.popitem(last=False)
+            _COMPILED.move_to_end(key)
+            return _COMPILED[key]
 
     def _solve(self, theta, t, jacobian):
         program = self.prepare(theta.shape[-1], t.shape[-1], jacobian=jacobian)
