@@ -64,8 +64,7 @@ def test_exact_spm_likelihood_gradient_matches_finite_differences(monkeypatch):
     gradient of the exact SPM likelihood, vmapped over parameter vectors, equals central
     finite differences of its value, on a coarse mesh and a short window (one compiled solve
     and one compiled Jacobian). The solves behind the callback are compiled while the
-    caller's program is traced, never inside the callback (an XLA compilation inside it
-    crashed a suite worker)."""
+    caller's program is traced, never inside the callback."""
     from jaxbatt.inference import _solver_model
 
     model = SolverVoltageModel(n_r_anode=8, n_r_cathode=8, rtol=1e-9, atol=1e-11)

@@ -252,13 +252,12 @@ class _SolverCallback:
     it member by member with programs compiled ahead of time.
 
     The programs (one parameter vector, the curve's times; value, or value and Jacobian) are
-    compiled by `prepare` while the caller's program is traced, never inside the callback:
-    an XLA compilation run from inside a host callback crashed a test worker of the suite
-    (a segmentation fault in the compiler, not reproducible on its own). Member by member,
-    the compiled shapes do not depend on the batch the caller's vmaps make."""
+    compiled by `prepare` while the caller's program is traced, never inside the callback,
+    so that a sampler's run only runs them. Member by member, the compiled shapes do not
+    depend on the batch the caller's vmaps make."""
 
     def __init__(self, solver, drive):
-        self.solver, self.drive = solver, drive
+        self.drive = drive
         if solver is not None:
             dynamic, static = eqx.partition(solver, eqx.is_array)
             self.dynamic, self.static = dynamic, _Static(static)
