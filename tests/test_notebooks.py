@@ -1,5 +1,6 @@
 """The notebooks run end to end (with their small settings), so they cannot rot."""
 
+import ast
 import os
 import pathlib
 
@@ -19,7 +20,10 @@ NOTEBOOKS = pathlib.Path(__file__).parents[1] / "notebooks"
      ("p2d_surrogate.ipynb", "truth:"),
      # slow (120 s): the design itself is checked in the default suite by tests/test_design.py
      pytest.param("experiment_design.ipynb", "Expected posterior sd at k_i0=2, k_Ds=2",
-                  marks=pytest.mark.slow)],
+                  marks=pytest.mark.slow),
+     # slow (204 s measured on the shared 2-core CPU): three P2D compilations (simulate about
+     # 45 s, the solver likelihood's value program 40 s and its value-and-Jacobian 71 s)
+     pytest.param("own_cell_enertech.ipynb", "posterior median k_i0 = ", marks=pytest.mark.slow)],
 )  # fmt: skip
 def test_notebook_executes(name, expected, monkeypatch):
     monkeypatch.setenv("JAXBATT_NOTEBOOK_SMALL", "1")
@@ -30,3 +34,21 @@ def test_notebook_executes(name, expected, monkeypatch):
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )
     assert expected in outputs
+
+
+def test_enertech_notebook_matches_script():
+    """notebooks/own_cell_enertech.ipynb repeats the parameter space and mesh of
+    scripts/calibrate_enertech.py (scripts/ is not importable): they must stay identical."""
+    script = (NOTEBOOKS.parent / "scripts" / "calibrate_enertech.py").read_text(encoding="utf-8")
+    nb = nbformat.read(NOTEBOOKS / "own_cell_enertech.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    tree = ast.parse(script)
+    pieces = [
+        ast.get_source_segment(script, node)
+        for node in tree.body
+        if (isinstance(node, ast.FunctionDef) and node.name == "enertech_space")
+        or (isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "P2D_OPTIONS")
+    ]
+    assert len(pieces) == 2
+    for piece in pieces:
+        assert piece in code
