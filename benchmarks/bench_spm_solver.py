@@ -40,12 +40,13 @@ PYBAMM = [
     ("PyBaMM 100 shells, rtol 1e-8, atol 1e-10", dict(n_r=100, rtol=1e-8, atol=1e-10)),
 ]
 # jaxbatt's defaults first
+PREVIOUS = {"n_r_anode": 15, "n_r_cathode": 15, "radial_refinement": 1.0, "structured_solve": False}
 JAXBATT = [
-    ("jaxbatt defaults (15 shells, Kvaerno3, rtol 1e-4, atol 1e-6)", {}),
-    ("jaxbatt 10 shells, Kvaerno3, rtol 1e-4, atol 1e-6", {"n_r_anode": 10, "n_r_cathode": 10}),
-    ("jaxbatt 20 shells, Kvaerno3, rtol 1e-4, atol 1e-6", {"n_r_anode": 20, "n_r_cathode": 20}),
-    ("jaxbatt 15 shells, Kvaerno4, rtol 1e-4, atol 1e-6", {"method": diffrax.Kvaerno4()}),
-    ("jaxbatt REFERENCE_SETTINGS (30 shells, Kvaerno4, rtol 1e-6, atol 1e-8)", REFERENCE_SETTINGS),
+    ("jaxbatt defaults (18 refined shells, Kvaerno3, rtol 1e-4, atol 1e-6, structured solve)", {}),
+    ("jaxbatt 12 refined shells, structured solve", {"n_r_anode": 12, "n_r_cathode": 12}),
+    ("jaxbatt 18 refined shells, dense solve", {"structured_solve": False}),
+    ("jaxbatt previous defaults (15 uniform shells, dense solve)", PREVIOUS),
+    ("jaxbatt REFERENCE_SETTINGS (30 uniform shells, Kvaerno4, rtol 1e-6, atol 1e-8)", REFERENCE_SETTINGS),
 ]  # fmt: skip
 
 
@@ -75,12 +76,12 @@ def likelihood_gradients():
     """The exact-solver likelihood's cost: value and gradient of a Gaussian log-likelihood of
     100 points through `SolverVoltageModel` (forward-mode Jacobian, what NUTS with
     ``likelihood="solver"`` calls once per leapfrog step), at the defaults and at the previous
-    defaults (`REFERENCE_SETTINGS`)."""
+    defaults (15 uniform shells, dense Newton solve)."""
     from jaxbatt.inference import SolverVoltageModel  # noqa: PLC0415
 
     print("\n## exact-solver likelihood value + gradient (100 points, one parameter set)")
     times = {}
-    for label, options in [("defaults", {}), ("REFERENCE_SETTINGS (the previous defaults)", REFERENCE_SETTINGS)]:
+    for label, options in [("defaults", {}), ("previous defaults (15 uniform shells, dense solve)", PREVIOUS)]:
         model = SolverVoltageModel("spm", **options)
         v_obs = model.voltage_vector(jnp.array([2.0, 2.0]), jnp.asarray(T))
 

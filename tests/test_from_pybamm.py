@@ -88,24 +88,33 @@ def test_sets_needing_missing_features_are_refused_by_name():
 # Ecker2015 0.55 mV; see benchmarks/RESULTS.md)
 SPM_AGREEMENT_V = {"Chen2020": 0.15e-3, "Marquis2019": 0.1e-3, "Ai2020": 0.03e-3,
                    "Ecker2015": 0.45e-3}
+# the same at jaxbatt's default mesh (18 surface-refined shells, rtol 1e-4), measured
+# 2026-12-07: 0.400, 0.281, 0.153, 0.205 mV (the issue's target: 1 mV; RESULTS.md)
+SPM_DEFAULT_MESH_AGREEMENT_V = {"Chen2020": 0.45e-3, "Marquis2019": 0.32e-3, "Ai2020": 0.18e-3,
+                                "Ecker2015": 0.24e-3}
 
 
 @pytest.mark.parametrize("name", sorted(SPM_AGREEMENT_V))
 def test_spm_of_a_converted_set_matches_pybamms_spm(name):
     """The 1C discharge of the converted cell, down to the set's cut-off voltage (an event),
     against PyBaMM's SPM of the same set (IDAKLU, 200 shells): voltage within the measured
-    agreement from t = 10 s, and the cut-off reached within 2 s of PyBaMM's."""
+    agreement from t = 10 s on 60 shells and at the default mesh, and the cut-off reached
+    within 2 s of PyBaMM's."""
     values = pybamm.ParameterValues(name)
     t_ref, v_ref = pybamm_set_discharge(values, 1.0)
     cell = from_pybamm(values, name=name)
     t = t_ref[(t_ref >= 10.0) & (t_ref < t_ref[-1] - 1.0)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jaxbatt.DischargeEndedWarning)
-        options = dict(n_r_anode=60, n_r_cathode=60, rtol=1e-7, atol=1e-9)
+        # 60 uniform shells: the converter's check, as measured
+        options = dict(n_r_anode=60, n_r_cathode=60, radial_refinement=1.0, rtol=1e-7, atol=1e-9)
         sol = jaxbatt.simulate("spm", {}, t=t, c_rate=1.0, cell=cell, **options)
-    v = np.asarray(sol.voltage)
-    assert np.all(np.isfinite(v))
+        default = jaxbatt.simulate("spm", {}, t=t, c_rate=1.0, cell=cell)
+    v, v_default = np.asarray(sol.voltage), np.asarray(default.voltage)
+    assert np.all(np.isfinite(v)) and np.all(np.isfinite(v_default))
     assert np.max(np.abs(v - np.interp(t, t_ref, v_ref))) < SPM_AGREEMENT_V[name]
+    error_default = np.max(np.abs(v_default - np.interp(t, t_ref, v_ref)))
+    assert error_default < SPM_DEFAULT_MESH_AGREEMENT_V[name]
     end = _discharge_past_the_end(cell, t_ref[-1])
     assert "lower cut-off voltage" in end.termination_reason()
     assert abs(float(end.t_end) - t_ref[-1]) < 2.0
@@ -131,7 +140,8 @@ def _discharge_past_the_end(cell, t_end):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jaxbatt.DischargeEndedWarning)
         return jaxbatt.simulate("spm", {}, t=np.linspace(0.0, 1.2 * t_end, 101), c_rate=1.0,
-                                cell=cell, n_r_anode=60, n_r_cathode=60, rtol=1e-7, atol=1e-9)
+                                cell=cell, n_r_anode=60, n_r_cathode=60, radial_refinement=1.0,
+                                rtol=1e-7, atol=1e-9)
 
 
 def test_marquis2019_discharge_stops_at_its_cutoff():
@@ -233,7 +243,8 @@ def test_spm_of_a_bpx_cell_matches_pybamms_spm(name, agreement_V):
     t = t_ref[(t_ref >= 10.0) & (t_ref < t_ref[-1] - 1.0)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jaxbatt.DischargeEndedWarning)
-        options = dict(n_r_anode=60, n_r_cathode=60, rtol=1e-7, atol=1e-9)
+        # 60 uniform shells: the converter's check, as measured
+        options = dict(n_r_anode=60, n_r_cathode=60, radial_refinement=1.0, rtol=1e-7, atol=1e-9)
         v = np.asarray(jaxbatt.simulate("spm", {}, t=t, c_rate=1.0, cell=cell, **options).voltage)
     assert np.max(np.abs(v - np.interp(t, t_ref, v_ref))) < agreement_V
     end = _discharge_past_the_end(cell, t_ref[-1])

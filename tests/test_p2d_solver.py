@@ -159,9 +159,9 @@ def _residual_norms(name):
         # kinetics at every node (an algebraic equation: satisfied to round-off)
         n_r = solver.n_r_anode if electrode is cell.anode else solver.n_r_cathode
         c_s = jnp.asarray(np.asarray(sol.c_s_x)[:, cells, :n_r])
-        surf = jax.vmap(jax.vmap(surface_concentration, (0, 0, None, None)), (0, 0, None, None))(
-            c_s, jnp.asarray(j[:, cells]), electrode, temp
-        )
+        surf = jax.vmap(
+            jax.vmap(surface_concentration, (0, 0, None, None, None)), (0, 0, None, None, None)
+        )(c_s, jnp.asarray(j[:, cells]), electrode, temp, solver.radial_refinement)
         r_k = p2d_kinetics_residual(
             electrode, c_e[:, cells], surf, phi_s[:, cells], phi_e[:, cells], j[:, cells], temp,
             solver.kinetics,
@@ -284,7 +284,8 @@ def test_charge_and_lithium_are_conserved():
     inventory = []
     for cells, electrode, n_r in ((anode, cell.anode, solver.n_r_anode),
                                   (cathode, cell.cathode, solver.n_r_cathode)):  # fmt: skip
-        average = particle_average(c_s[:, cells, :n_r], electrode.particle_radius)
+        average = particle_average(c_s[:, cells, :n_r], electrode.particle_radius,
+                                   solver.radial_refinement)
         inventory.append(float(electrode.active_volume_fraction) * np.asarray(average) @ dx[cells])
     np.testing.assert_allclose(inventory[0][0] - inventory[0], i * T / FARADAY, rtol=1e-7, atol=1e-12)
     np.testing.assert_allclose(inventory[1] - inventory[1][0], i * T / FARADAY, rtol=1e-7, atol=1e-12)

@@ -9,6 +9,7 @@ import pytest
 
 import jaxbatt
 from jaxbatt import InputError
+from jaxbatt.solvers import SPM_REFERENCE_SETTINGS
 from jaxbatt.surrogates import LossConfig, NetworkConfig, spm_surrogate
 from jaxbatt.surrogates._data import solver_data, voltage_errors_mV
 from jaxbatt.surrogates._losses import physics_terms, sample_collocation
@@ -112,8 +113,11 @@ def test_solver_data_at_each_rate(rates_model):
     data = solver_data(rates_model, theta, t=t_ref, c_rate=[1.0, 5.0], n_r=20)
     for m, rate in enumerate((1.0, 5.0)):
         t = t_ref * 2.0 / rate
-        sol = jaxbatt.simulate("spm", dict(k_i0=theta[m, 0], k_Ds=theta[m, 1]), t=t, c_rate=rate)
-        np.testing.assert_allclose(data.voltage[m], sol.voltage, atol=2e-4)
+        # the solver settings of the data: the same program up to the rate and time mapping
+        settings = {**SPM_REFERENCE_SETTINGS, "n_r_anode": 20, "n_r_cathode": 20}
+        sol = jaxbatt.simulate("spm", dict(k_i0=theta[m, 0], k_Ds=theta[m, 1]), t=t, c_rate=rate,
+                               **settings)
+        np.testing.assert_allclose(data.voltage[m], sol.voltage, rtol=0, atol=1e-9)
     errors = voltage_errors_mV(rates_model, data)
     assert errors.shape == (2, 3) and np.isfinite(np.asarray(errors)).all()
 

@@ -4,20 +4,31 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from .._errors import InputError
 from ..cells import Cell, ParameterSpace
 from ..physics import galvanostatic_fluxes, spm_potentials, terminal_voltage
 from ._limits import end_of_solve, limit_event, limit_margins, save_at
+from ._linear import CondensedLU
 from ..protocols import Protocol
-from ._particle import particle_rate, shell_centres, surface_concentration
+from ._particle import (
+    SURFACE_REFINEMENT,
+    check_refinement,
+    particle_rate,
+    shell_centres,
+    surface_concentration,
+)
 from ._protocol import current_at, run_protocol
 from ._solution import Solution, after_end, blank_after
 
 
 # The accurate configuration (0.03 mV max against a 400-shell PyBaMM reference at 2C):
 # surrogate training and validation data, and the checks that need the solver's own accuracy.
+# Uniform shells, as when the bundled surrogates' data were made.
 REFERENCE_SETTINGS = {
-    "n_r_anode": 30, "n_r_cathode": 30, "rtol": 1e-6, "atol": 1e-8, "method": diffrax.Kvaerno4(),
+    "n_r_anode": 30, "n_r_cathode": 30, "radial_refinement": 1.0, "rtol": 1e-6, "atol": 1e-8,
+    "method": diffrax.Kvaerno4(),
 }  # fmt: skip
 
 
@@ -29,20 +40,25 @@ class SPMSolver(eqx.Module):
     under a PID step-size controller. `solve` is pure: jit it, vmap it over parameter vectors
     or C-rates, differentiate it with respect to either.
 
-    The defaults (15 shells, ``Kvaerno3``, rtol 1e-4, atol 1e-6) are the fastest settings
-    measured that stay well inside PyBaMM's own default accuracy: 0.14 mV max against a
-    400-shell PyBaMM reference over the (k_i0, k_Ds) box at 2C, where PyBaMM at its defaults
-    is 0.42 mV off (`benchmarks/bench_spm_solver.py`). `REFERENCE_SETTINGS` (30 shells,
-    ``Kvaerno4``, rtol 1e-6, atol 1e-8: 0.03 mV) is what surrogate training data and the
-    verification use.
+    The defaults (18 shells refined towards the surface, ``Kvaerno3``, rtol 1e-4, atol 1e-6)
+    are sub-mV against PyBaMM's fine SPM for every converted PyBaMM set checked, at 0.5C to 2C
+    from t = 10 s (`benchmarks/bench_from_pybamm.py`), and within PyBaMM's own default
+    accuracy for the nrel cell (`benchmarks/bench_spm_solver.py`). Each implicit step's
+    Newton matrix is formed from three JVPs and solved in O(n) (`integrator`).
+    `REFERENCE_SETTINGS` (30 uniform shells, ``Kvaerno4``, rtol 1e-6, atol 1e-8: 0.03 mV) is
+    what surrogate training data and the verification use.
 
     Attributes:
         cell: the `Cell`.
         space: the `ParameterSpace` that maps parameter vectors into the cell.
         kinetics: ``"butler_volmer"`` or ``"linear"``.
         n_r_anode, n_r_cathode: shells per particle.
+        radial_refinement: exponent p of the shells' surface-refining map r = R (1 - (1 - u)^p)
+            (`jaxbatt.solvers._particle`); 1 is the uniform mesh.
         rtol, atol: step-size controller tolerances (on stoichiometry, dimensionless).
         method: the Diffrax solver.
+        structured_solve: form and solve the Newton matrices by their tridiagonal structure
+            (`CondensedLU`, default); False gives Diffrax's dense solve (same iterates).
         adjoint: how Diffrax differentiates the solve (default reverse mode;
             ``diffrax.ForwardMode()`` for forward-mode Jacobians).
         max_steps: step limit; reaching it marks the solution unsuccessful.
@@ -51,13 +67,22 @@ class SPMSolver(eqx.Module):
     cell: Cell
     space: ParameterSpace = eqx.field(static=True)
     kinetics: str = eqx.field(static=True, default="butler_volmer")
-    n_r_anode: int = eqx.field(static=True, default=15)
-    n_r_cathode: int = eqx.field(static=True, default=15)
+    n_r_anode: int = eqx.field(static=True, default=18)
+    n_r_cathode: int = eqx.field(static=True, default=18)
+    radial_refinement: float = eqx.field(static=True, default=SURFACE_REFINEMENT)
     rtol: float = eqx.field(static=True, default=1e-4)
     atol: float = eqx.field(static=True, default=1e-6)
     method: diffrax.AbstractSolver = diffrax.Kvaerno3()
+    structured_solve: bool = eqx.field(static=True, default=True)
     adjoint: diffrax.AbstractAdjoint = diffrax.RecursiveCheckpointAdjoint()
     max_steps: int = eqx.field(static=True, default=4096)
+
+    def __check_init__(self):
+        for name in ("n_r_anode", "n_r_cathode"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 2:
+                raise InputError(f"{name} must be an integer >= 2, got {value!r}")
+        check_refinement(self.radial_refinement)
 
     def rate(self, t, y, args):
         """d(stoichiometry)/dt of the stacked shells [anode (n_a), cathode (n_c)];
@@ -65,8 +90,9 @@ class SPMSolver(eqx.Module):
         cell, j_a, j_c, _ = args
         na = self.n_r_anode
         a, c = cell.anode, cell.cathode
-        rate_a = particle_rate(y[:na] * a.max_concentration, j_a, a, cell.temperature)
-        rate_c = particle_rate(y[na:] * c.max_concentration, j_c, c, cell.temperature)
+        p = self.radial_refinement
+        rate_a = particle_rate(y[:na] * a.max_concentration, j_a, a, cell.temperature, p)
+        rate_c = particle_rate(y[na:] * c.max_concentration, j_c, c, cell.temperature, p)
         return jnp.concatenate([rate_a / a.max_concentration, rate_c / c.max_concentration])
 
     def initial_state(self, cell):
@@ -83,8 +109,9 @@ class SPMSolver(eqx.Module):
         na = self.n_r_anode
         c_a = y[..., :na] * cell.anode.max_concentration
         c_c = y[..., na:] * cell.cathode.max_concentration
-        surf_a = surface_concentration(c_a, j_a, cell.anode, cell.temperature)
-        surf_c = surface_concentration(c_c, j_c, cell.cathode, cell.temperature)
+        p = self.radial_refinement
+        surf_a = surface_concentration(c_a, j_a, cell.anode, cell.temperature, p)
+        surf_c = surface_concentration(c_c, j_c, cell.cathode, cell.temperature, p)
         phi_e, phi_s_c = spm_potentials(cell, surf_a, surf_c, i, self.kinetics)
         return c_a, c_c, surf_a, surf_c, phi_e, phi_s_c, terminal_voltage(phi_s_c)
 
@@ -113,7 +140,7 @@ class SPMSolver(eqx.Module):
         y0 = self.initial_state(cell)
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(self.rate),
-            self.method,
+            self.integrator(),
             t0=0.0,
             t1=t[-1],
             dt0=None,
@@ -147,7 +174,24 @@ class SPMSolver(eqx.Module):
     # -- protocols -------------------------------------------------------------------------
 
     def integrator(self) -> diffrax.AbstractSolver:
-        return self.method
+        """`method`, with (if implicit) a VeryChord root finder whose Newton matrices are
+        formed from three JVPs and solved in O(n) (`CondensedLU`): under a given current the
+        two particles are independent tridiagonal chains, each condensed onto its outer
+        shell. The same iterates as the default dense solve, to round-off."""
+        if not self.structured_solve or not isinstance(self.method, diffrax.AbstractImplicitSolver):
+            return self.method
+        na, nc = self.n_r_anode, self.n_r_cathode
+        pattern = np.zeros((na + nc, na + nc), dtype=bool)
+        for first, n in ((0, na), (na, nc)):
+            k = np.arange(first, first + n)
+            pattern[k, k] = True
+            pattern[k[1:], k[:-1]] = pattern[k[:-1], k[1:]] = True
+        chains = (np.arange(na - 1)[None], na + np.arange(nc - 1)[None])
+        # tolerances and norm from the step-size controller, as for the default root finder
+        root_finder = diffrax.with_stepsize_controller_tols(diffrax.VeryChord)(
+            linear_solver=CondensedLU(pattern, chains)
+        )
+        return eqx.tree_at(lambda m: m.root_finder, self.method, root_finder)
 
     def controller(self):
         return diffrax.PIDController(rtol=self.rtol, atol=self.atol)
@@ -199,8 +243,9 @@ class SPMSolver(eqx.Module):
             phi_s_cathode=blank_after(after, phi_s_c),
             c_s_anode=blank_after(after, c_a),
             c_s_cathode=blank_after(after, c_c),
-            r_anode=shell_centres(cell.anode.particle_radius, na),
-            r_cathode=shell_centres(cell.cathode.particle_radius, self.n_r_cathode),
+            r_anode=shell_centres(cell.anode.particle_radius, na, self.radial_refinement),
+            r_cathode=shell_centres(cell.cathode.particle_radius, self.n_r_cathode,
+                                    self.radial_refinement),
             c_surf_anode=blank_after(after, surf_a),
             c_surf_cathode=blank_after(after, surf_c),
             result=result,

@@ -96,7 +96,7 @@ def solver_data(
     return SolverData(
         theta=jnp.asarray(theta),
         t=jnp.asarray(t),
-        r_hat=shell_centres(1.0, n_r),
+        r_hat=shell_centres(1.0, n_r, solver.radial_refinement),
         x_anode=sol.c_s_anode / a.max_concentration,
         x_cathode=sol.c_s_cathode / c.max_concentration,
         x_surface=jnp.stack(

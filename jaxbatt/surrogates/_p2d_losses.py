@@ -129,7 +129,7 @@ def p2d_solver_data(surrogate, theta, t=None, *, chunk: int = 32, **settings) ->
     if solver.n_r_anode != solver.n_r_cathode:
         raise ValueError("p2d_solver_data needs equal shell counts in both electrodes")
     return P2DData(
-        theta=jnp.asarray(theta), t=jnp.asarray(t), x=sol.x[0], r_hat=shell_centres(1.0, n_r),
+        theta=jnp.asarray(theta), t=jnp.asarray(t), x=sol.x[0], r_hat=shell_centres(1.0, n_r, solver.radial_refinement),
         region=jnp.asarray(region), c_e=sol.c_e, phi_e=sol.phi_e_x, phi_s=sol.phi_s_x, j=sol.j_x,
         c_s=sol.c_s_x, voltage=sol.voltage,
     )  # fmt: skip
