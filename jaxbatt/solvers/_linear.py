@@ -65,13 +65,14 @@ class _Chains(eqx.Module):
 
 
 class CondensedLU(lx.AbstractLinearSolver):
-    """Direct solver for the P2D's Newton matrices, exploiting their structure.
+    """Direct solver for the P2D's and the SPM's Newton matrices, exploiting their structure.
 
     The matrix is formed from one matrix-vector product (JVP) per column colour of its
     known sparsity pattern instead of one per column (Curtis, Powell and Reid, 1974). The
     interior shells of every particle form tridiagonal chains that touch the rest of the
-    state (the "core": c_e, the two outer shells of each particle, the fluxes) only through
-    one entry pair at the chain's outer end; they are condensed out (static condensation:
+    state (the "core"; in the P2D: c_e, the two outer shells of each particle, the fluxes; in
+    the SPM: each particle's outer shell) only through one entry pair at the chain's outer
+    end; they are condensed out (static condensation:
     the Schur complement on the core differs from the core block by one diagonal term per
     particle), so only the small core is factorised densely. Exact: the same solution as a
     dense LU, at a fraction of the cost.
