@@ -34,9 +34,11 @@ PYBAMM = [
 ]
 MESH = lambda a, s, c, r: dict(n_x_anode=a, n_x_separator=s, n_x_cathode=c, n_r_anode=r, n_r_cathode=r)  # noqa: E731
 JAXBATT = [
-    ("jaxbatt defaults (10/5/10 x, 10 shells, Kvaerno3, rtol 1e-4, atol 1e-6)", {}),
-    ("jaxbatt defaults, rtol 1e-3, atol 1e-5", dict(rtol=1e-3, atol=1e-5)),
-    ("jaxbatt 8/4/8 x, 8 shells, rtol 1e-3, atol 1e-5", dict(MESH(8, 4, 8, 8), rtol=1e-3, atol=1e-5)),
+    ("jaxbatt defaults (10/5/10 x, 10 refined shells, Kvaerno3, rtol 1e-4, atol 1e-6)", {}),
+    ("jaxbatt previous defaults (10/5/10 x, 10 uniform shells)", dict(radial_refinement=1.0)),
+    ("jaxbatt 8/4/8 x, 6 refined shells, rtol 1e-3, atol 1e-5", dict(MESH(8, 4, 8, 6), rtol=1e-3, atol=1e-5)),
+    ("jaxbatt 6/3/6 x, 6 refined shells, rtol 1e-3, atol 1e-5", dict(MESH(6, 3, 6, 6), rtol=1e-3, atol=1e-5)),
+    ("jaxbatt 8/4/8 x, 8 uniform shells, rtol 1e-3, atol 1e-5", dict(MESH(8, 4, 8, 8), radial_refinement=1.0, rtol=1e-3, atol=1e-5)),
 ]  # fmt: skip
 
 

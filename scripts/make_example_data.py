@@ -25,8 +25,8 @@ SEEDS = {"spm": 20240517, "p2d": 20261203}
 SOLVERS = {
     "spm": "jaxbatt.simulate with jaxbatt.solvers.SPM_REFERENCE_SETTINGS (30 shells per "
     "particle, Kvaerno4, rtol 1e-6, atol 1e-8)",
-    "p2d": "jaxbatt.simulate(model='p2d') defaults (10/5/10 cells in x, 10 shells per "
-    "particle, Kvaerno3, rtol 1e-4, atol 1e-6)",
+    "p2d": "jaxbatt.simulate(model='p2d') with the defaults of 2026-12-03 (10/5/10 cells in x, 10 "
+    "uniform shells per particle (radial_refinement=1.0), Kvaerno3, rtol 1e-4, atol 1e-6)",
 }
 C_RATE = 2.0
 TIMES = np.linspace(10.0, 1350.0, 100)  # s
@@ -41,7 +41,8 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
     model, name = args.model, f"{args.model}_2c_example"
 
-    settings = REFERENCE_SETTINGS if model == "spm" else {}
+    # the P2D example was made on uniform shells, the P2D's default until 2026-12-07
+    settings = REFERENCE_SETTINGS if model == "spm" else {"radial_refinement": 1.0}
     sol = jaxbatt.simulate(model, TRUTH, t=TIMES, c_rate=C_RATE, kinetics="butler_volmer", **settings)
     clean = np.asarray(sol.voltage)
     noisy = clean + NOISE_STD * np.random.default_rng(SEEDS[model]).standard_normal(TIMES.size)

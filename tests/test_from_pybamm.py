@@ -120,20 +120,32 @@ def test_spm_of_a_converted_set_matches_pybamms_spm(name):
     assert abs(float(end.t_end) - t_ref[-1]) < 2.0
 
 
-def test_p2d_of_ai2020_matches_pybamms_dfn():
-    """Ai2020 (its own Bruggeman exponent per domain, cubic-spline OCPs): jaxbatt's P2D at its
-    default mesh against PyBaMM's DFN of the set (IDAKLU rtol 1e-9, 40 cells per domain, 200
-    shells), 1C to the cut-off: max |dV| from t = 10 s 2.92 mV measured (the issue's target
-    is 2 mV at the default mesh: not met; 1.65 mV at 0.5C, 6.4 mV at 2C, RESULTS.md)."""
-    values = pybamm.ParameterValues("Ai2020")
+# jaxbatt's P2D at its default mesh (10/5/10 cells, 10 surface-refined shells) against PyBaMM's
+# DFN of the set at 1C, max |dV| from t = 10 s [V] on every 10th PyBaMM output time: measured
+# 1.91 (Chen2020), 1.25 (Marquis2019) and 1.42 mV (Ai2020); on every output time 1.98, 1.26 and
+# 1.52 mV; uniform shells gave 7.64, 3.28 and 2.92 mV (README). Ecker2015: PyBaMM's fine DFN
+# itself fails (IDA), so it has no reference.
+P2D_DEFAULT_MESH_AGREEMENT_V = {"Chen2020": 2.0e-3, "Marquis2019": 1.3e-3, "Ai2020": 1.5e-3}
+
+
+@pytest.mark.parametrize("name", sorted(P2D_DEFAULT_MESH_AGREEMENT_V))
+def test_p2d_of_a_converted_set_matches_pybamms_dfn(name):
+    """jaxbatt's P2D at its default mesh against PyBaMM's DFN of the set (IDAKLU rtol 1e-9, 40
+    cells per domain, 200 shells), 1C to the cut-off: max |dV| from t = 10 s within the issue's
+    2 mV, at the measured agreement (Ai2020 has its own Bruggeman exponent per domain and
+    cubic-spline OCPs; Chen2020 and Marquis2019 are the sets' slow-diffusion cases). 2C is
+    not within 2 mV for every set (Ai2020: RESULTS.md)."""
+    values = pybamm.ParameterValues(name)
     t_ref, v_ref = pybamm_set_discharge(values, 1.0, model="dfn")
-    t = t_ref[(t_ref >= 10.0) & (t_ref < t_ref[-1] - 1.0)][::20]
+    t = t_ref[(t_ref >= 10.0) & (t_ref < t_ref[-1] - 1.0)][::10]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jaxbatt.DischargeEndedWarning)
-        sol = jaxbatt.simulate("p2d", {}, t=t, c_rate=1.0, cell=from_pybamm(values, name="Ai2020"))
+        sol = jaxbatt.simulate("p2d", {}, t=t, c_rate=1.0, cell=from_pybamm(values, name=name))
     v = np.asarray(sol.voltage)
     assert np.all(np.isfinite(v))
-    assert np.max(np.abs(v - np.interp(t, t_ref, v_ref))) < 3.1e-3
+    error = np.max(np.abs(v - np.interp(t, t_ref, v_ref)))
+    print(f"{name}: P2D default mesh vs PyBaMM DFN at 1C, max |dV| from 10 s {1e3 * error:.3f} mV")
+    assert error < P2D_DEFAULT_MESH_AGREEMENT_V[name]
 
 
 def _discharge_past_the_end(cell, t_end):
