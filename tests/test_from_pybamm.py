@@ -124,8 +124,11 @@ def test_spm_of_a_converted_set_matches_pybamms_spm(name):
 # DFN of the set at 1C, max |dV| from t = 10 s [V] on every 10th PyBaMM output time: measured
 # 1.91 (Chen2020), 1.25 (Marquis2019) and 1.42 mV (Ai2020); on every output time 1.98, 1.26 and
 # 1.52 mV; uniform shells gave 7.64, 3.28 and 2.92 mV (README). Ecker2015: PyBaMM's fine DFN
-# itself fails (IDA), so it has no reference.
-P2D_DEFAULT_MESH_AGREEMENT_V = {"Chen2020": 2.0e-3, "Marquis2019": 1.3e-3, "Ai2020": 1.5e-3}
+# fails at rtol 1e-9 (IDA), so its reference runs at rtol 1e-8 (0.06 mV from 100 shells at
+# 1e-8; PyBaMM's default DFN is 2.36 mV off it): 0.48 mV on every output time.
+P2D_DEFAULT_MESH_AGREEMENT_V = {"Chen2020": 2.0e-3, "Marquis2019": 1.3e-3, "Ai2020": 1.5e-3,
+                                "Ecker2015": 0.5e-3}
+P2D_REFERENCE_RTOL = {"Ecker2015": 1e-8}
 
 
 @pytest.mark.parametrize("name", sorted(P2D_DEFAULT_MESH_AGREEMENT_V))
@@ -136,7 +139,7 @@ def test_p2d_of_a_converted_set_matches_pybamms_dfn(name):
     cubic-spline OCPs; Chen2020 and Marquis2019 are the sets' slow-diffusion cases). 2C is
     not within 2 mV for every set (Ai2020: RESULTS.md)."""
     values = pybamm.ParameterValues(name)
-    t_ref, v_ref = pybamm_set_discharge(values, 1.0, model="dfn")
+    t_ref, v_ref = pybamm_set_discharge(values, 1.0, model="dfn", rtol=P2D_REFERENCE_RTOL.get(name, 1e-9))
     t = t_ref[(t_ref >= 10.0) & (t_ref < t_ref[-1] - 1.0)][::10]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jaxbatt.DischargeEndedWarning)

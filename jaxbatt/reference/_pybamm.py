@@ -597,11 +597,11 @@ def pybamm_protocol_voltage(
     return out, solution
 
 
-def pybamm_set_discharge(parameter_values, c_rate, model="spm", n_r=200, n_x=40, n_t=4001):
+def pybamm_set_discharge(parameter_values, c_rate, model="spm", n_r=200, n_x=40, n_t=4001, rtol=1e-9):
     """(t [s], V [V]) of PyBaMM's SPM or DFN (`model` "spm" / "dfn") of any parameter set (a
     `pybamm.ParameterValues`) at `c_rate` (1C = its nominal capacity) down to the set's cut-off
-    voltage: IDAKLU at rtol 1e-9, atol 1e-11, `n_r` shells per particle, `n_x` cells per domain
-    (DFN), `n_t` output times over 1.3 h / C."""
+    voltage: IDAKLU at `rtol` (default 1e-9), atol rtol / 100, `n_r` shells per particle, `n_x`
+    cells per domain (DFN), `n_t` output times over 1.3 h / C."""
     pybamm = _import_pybamm()
     models = {"spm": pybamm.lithium_ion.SPM, "dfn": pybamm.lithium_ion.DFN}
     if model not in models:
@@ -611,7 +611,7 @@ def pybamm_set_discharge(parameter_values, c_rate, model="spm", n_r=200, n_x=40,
     values["Current function [A]"] = c_rate * values["Nominal cell capacity [A.h]"]
     sim = pybamm.Simulation(
         models[model](), parameter_values=values,
-        solver=pybamm.IDAKLUSolver(rtol=1e-9, atol=1e-11),
+        solver=pybamm.IDAKLUSolver(rtol=rtol, atol=rtol / 100),
         var_pts={"r_n": n_r, "r_p": n_r, "x_n": n_x, "x_s": n_x, "x_p": n_x},
     )  # fmt: skip
     t_end = 1.3 * 3600.0 / c_rate
