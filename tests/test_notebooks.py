@@ -21,7 +21,7 @@ NOTEBOOKS = pathlib.Path(__file__).parents[1] / "notebooks"
      # slow (120 s): the design itself is checked in the default suite by tests/test_design.py
      pytest.param("experiment_design.ipynb", "Expected posterior sd at k_i0=2, k_Ds=2",
                   marks=pytest.mark.slow),
-     # 168 s on the 2-core CPU beside another test run: two P2D compilations (the solver
+     # 111 s in the full suite on the 2-core CPU: two P2D compilations (the solver
      # likelihood's value program, shared by the published and the posterior curves, and its
      # value-and-Jacobian), then NUTS at the small settings; the default suite runs it
      ("own_cell_enertech.ipynb", "posterior median k_i0 = ")],

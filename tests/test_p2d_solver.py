@@ -41,7 +41,8 @@ C_RATES = (1.0, 2.0)
 BATCH_THETAS = np.array([p for _ in C_RATES for p in POINTS])
 BATCH_C_RATES = np.repeat(np.array(C_RATES), len(POINTS))
 MEMBER = 5  # (1.7, 6.3) at 2C
-PYBAMM_TOLERANCE_V = 2e-3
+# measured 0.114 mV (1C) and 0.223 mV (2C) with the surface-refined shells (uniform: 0.23 / 0.45)
+PYBAMM_TOLERANCE_V = {1.0: 0.15e-3, 2.0: 0.3e-3}
 # every 10 s, plus t0 +- 1 s at the times where residuals take centred time differences
 STENCIL_TIMES = (300.0, 600.0, 900.0, 1200.0)
 T = np.unique(
@@ -442,7 +443,7 @@ def test_gradients_with_respect_to_parameters_match_finite_differences():
 
 @pytest.mark.parametrize("c_rate", C_RATES)
 def test_p2d_voltage_matches_pybamm_dfn(c_rate):
-    """jaxbatt's default mesh (10/5/10 cells in x, 10 shells) against PyBaMM's DFN at its
+    """jaxbatt's default mesh (10/5/10 cells in x, 10 refined shells) against PyBaMM's DFN at its
     default mesh (30 cells per domain, 30 shells; IDAKLU, rtol 1e-8), SPEC's electrolyte.
     (In this file so that it shares the compiled reference batch, also under pytest-xdist.)"""
     pytest.importorskip("pybamm")
@@ -458,7 +459,7 @@ def test_p2d_voltage_matches_pybamm_dfn(c_rate):
         theirs = reference.solve(T, k_i0=k_i0, k_Ds=k_ds)
         worst = max(worst, float(np.max(np.abs(ours[b, window] - theirs[window]))))
     print(f"P2D {c_rate}C: max |dV| vs PyBaMM DFN over t >= 10 s = {worst * 1e3:.3f} mV")
-    assert worst <= PYBAMM_TOLERANCE_V
+    assert worst <= PYBAMM_TOLERANCE_V[c_rate]
 
 
 # -- bad input and failures ---------------------------------------------------------------
