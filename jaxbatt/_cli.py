@@ -125,6 +125,11 @@ def rate_range(text):
     return (lo, hi)
 
 
+def float_list(text):
+    """V1,V2,...: comma-separated finite numbers."""
+    return [_number(x, float) for x in text.split(",")]
+
+
 def nonnegative_float(text):
     value = _number(text, float)
     if value < 0:
@@ -402,7 +407,7 @@ def _train(args):
     result = train_hierarchy(
         args.levels, args.out, network=network, config=config, seed=args.seed,
         resume=args.resume, lower_kinetics=args.lower_kinetics, ansatz=ansatz,
-        c_rate_range=args.c_rates, **own,
+        c_rate_range=args.c_rates, level1_parameters=args.level1_at, **own,
     )  # fmt: skip
     _outputs(args).done(args.out)
     last = result.history[-1] if result.history else {}
@@ -452,6 +457,7 @@ def _train_p2d(args, note):
     for flag, given in (("--levels", args.levels != 1), ("--c-rates", args.c_rates is not None),
                         ("--ansatz", args.ansatz is not None),
                         ("--lower-kinetics", args.lower_kinetics is not None),
+                        ("--level1-at", args.level1_at is not None),
                         ("--architecture", args.architecture != "separable"),
                         ("--cell", args.cell != "nrel"), ("--param", bool(args.param)),
                         ("--c-rate", args.c_rate is not None),
@@ -660,6 +666,11 @@ def build_parser():
         help="concentration ansatz (default: conservative with --physics-only, else sigmoid)",
     )  # fmt: skip
     tr.add_argument("--lower-kinetics", default=None, help="e.g. linear: level-1 physics")
+    tr.add_argument(
+        "--level1-at", type=float_list, default=None, metavar="V1,V2,...",
+        help="train level 1 at this one parameter set (one value per parameter, in the space's "
+        "order, e.g. 2,2 for k_i0,k_Ds) and the upper levels over the box; needs --levels 2+",
+    )  # fmt: skip
     tr.add_argument(
         "--c-rates", type=rate_range, default=None, metavar="LO:HI",
         help="make the C-rate an input over [LO, HI] (e.g. 0.5:5; must contain 2, the "

@@ -145,6 +145,26 @@ def test_train_out_is_checked_before_training(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "m.eqx").exists()
 
 
+def test_train_level1_at_reaches_the_hierarchy(tmp_path, monkeypatch, capsys):
+    import jaxbatt.surrogates  # noqa: PLC0415
+
+    seen = {}
+
+    def fake_train_hierarchy(levels, out, **kwargs):
+        seen.update(levels=levels, level1=kwargs["level1_parameters"])
+        return jaxbatt.surrogates.TrainResult(surrogate=None, history=[])
+
+    monkeypatch.setattr(jaxbatt.surrogates, "train_hierarchy", fake_train_hierarchy)
+    out = str(tmp_path / "m.eqx")
+    args = ["train", "spm", "--physics-only", "--levels", "2", "--level1-at", "2,2.5", "--out", out]
+    assert main(args) == 0
+    assert seen == {"levels": 2, "level1": [2.0, 2.5]}
+    assert main(["train", "spm", "--level1-at", "2,x", "--out", out]) == EXIT_USAGE
+    assert "argument --level1-at: expected a number, got 'x'" in capsys.readouterr().err
+    assert main(["train", "p2d", "--level1-at", "2,2", "--out", out]) == EXIT_USAGE
+    assert "--level1-at is for SPM surrogates only" in _one_line(capsys.readouterr().err)
+
+
 # ---------------------------------------------------------------- atomic files and folders
 
 

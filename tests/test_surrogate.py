@@ -276,3 +276,33 @@ def test_data_term_pairs_each_prediction_with_its_target(grid):
     assert float(term(s, data, jax.random.key(2), 16, grid)) < 1e-16
     shifted = eqx.tree_at(lambda d: d.voltage, data, data.voltage + 1e-3)
     assert float(term(s, shifted, jax.random.key(2), 16, grid)) == pytest.approx(1 / 3, rel=1e-9)
+
+
+def test_hierarchy_level1_at_one_parameter_set(tmp_path, monkeypatch):
+    # the reference's fixed-parameter hierarchy: level 1 at one set, level 2 over the box.
+    # The wiring only: training itself is tested above, so `train` here returns its input
+    from jaxbatt.surrogates import _hierarchy, train_hierarchy
+    from jaxbatt.surrogates._training import TrainResult
+
+    trained = []
+
+    def fake_train(surrogate, config, *, checkpoint, **kwargs):
+        trained.append(surrogate)
+        save_surrogate(checkpoint, surrogate)
+        return TrainResult(surrogate=surrogate, history=[])
+
+    monkeypatch.setattr(_hierarchy, "train", fake_train)
+    monkeypatch.setattr(_hierarchy, "make_data", lambda surrogate, config: (None, None))
+    for bad, match in (
+        (dict(n_levels=1, level1_parameters=[2.0, 2.0]), "at least 2 levels"),
+        (dict(n_levels=2, level1_parameters=[2.0]), "has 1 values; the space has 2"),
+        (dict(n_levels=2, level1_parameters=[2.0, 50.0]), "k_Ds = 50 is outside its range"),
+    ):
+        with pytest.raises(jaxbatt.InputError, match=match):
+            train_hierarchy(out=tmp_path / "x.eqx", network=TINY, progress=False, **bad)
+    out = tmp_path / "h.eqx"
+    train_hierarchy(2, out, network=TINY, progress=False, level1_parameters=[2.0, 2.0])
+    assert [s.n_levels for s in trained] == [1, 2]
+    assert trained[0].config()["level_parameters"] == [[2.0, 2.0]]
+    loaded = jaxbatt.load_surrogate(out)
+    assert loaded.config()["level_parameters"] == [[2.0, 2.0], None]

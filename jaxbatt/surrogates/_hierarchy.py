@@ -4,7 +4,9 @@ import dataclasses
 import pathlib
 
 import jax
+import numpy as np
 
+from .._errors import InputError
 from ._networks import NetworkConfig
 from ._surrogate import SPMSurrogate, add_level, spm_surrogate
 from ._training import TrainConfig, TrainResult, load_surrogate_file, make_data, train
@@ -34,6 +36,7 @@ def train_hierarchy(
     space=None,
     c_rate: float = 2.0,
     t_max: float = 1350.0,
+    level1_parameters=None,
 ) -> TrainResult:
     """Train level 1 with `config`, then each further level (a frozen lower level plus a
     scaled correction) with `upper_config` (default: `config`). Each level is checkpointed
@@ -43,17 +46,24 @@ def train_hierarchy(
     `ansatz` is the concentration ansatz of a new surrogate (``"sigmoid"`` or
     ``"conservative"``, see `SPMSurrogate`); `c_rate_range` = (lo, hi) makes the C-rate an
     input of a new surrogate (reference rate 2C, window 1350 s there). `cell` (a `Cell` or a
-    name), `space`, `c_rate` and `t_max` describe a new surrogate (see `spm_surrogate`). The
-    final checkpoint's header records, per
+    name), `space`, `c_rate` and `t_max` describe a new surrogate (see `spm_surrogate`).
+    `level1_parameters` (a vector in the space's order, or None) trains a new surrogate's
+    level 1 at that one parameter set, the upper levels over the whole box (the reference's
+    "fixed parameter" hierarchy). The final checkpoint's header records, per
     level, how many solver parameter sets the loss saw (``meta["n_data_parameters"]``).
     """
     upper_config = config if upper_config is None else upper_config
+    if level1_parameters is not None:
+        level1_parameters = _check_level1_parameters(level1_parameters, n_levels, space)
     keys = jax.random.split(jax.random.key(seed), n_levels)
     if surrogate is None:
         surrogate = spm_surrogate(
             network, key=keys[0], kinetics=lower_kinetics or "butler_volmer", ansatz=ansatz,
             c_rate_range=c_rate_range, cell=cell, space=space, c_rate=c_rate, t_max=t_max,
+            fixed_parameters=level1_parameters,
         )  # fmt: skip
+    elif level1_parameters is not None:
+        raise InputError("give level1_parameters for a new surrogate, not with `surrogate`")
     history, n_data = [], []
     data = make_data(surrogate, config)
     for level in range(1, n_levels + 1):
@@ -81,3 +91,28 @@ def train_hierarchy(
             meta={"levels": n_levels, "history": history, "n_data_parameters": n_data},
         )  # fmt: skip
     return TrainResult(surrogate=surrogate, history=history)
+
+
+def _check_level1_parameters(theta, n_levels, space):
+    """`theta` as a float vector inside `space` (default: the nrel box), for >= 2 levels."""
+    from ..cells import nrel_parameter_space  # noqa: PLC0415
+
+    space = nrel_parameter_space() if space is None else space
+    if n_levels < 2:
+        raise InputError(
+            "level1_parameters trains level 1 at one parameter set: it needs at least 2 levels "
+            f"(the upper ones cover the box), got {n_levels}"
+        )
+    theta = np.asarray(theta, dtype=float).reshape(-1)
+    if theta.size != len(space):
+        raise InputError(
+            f"level1_parameters has {theta.size} values; the space has {len(space)} "
+            f"({', '.join(space.names)})"
+        )
+    for value, p in zip(theta, space.parameters):
+        if not p.lower <= value <= p.upper:
+            raise InputError(
+                f"level1_parameters: {p.name} = {value:g} is outside its range "
+                f"[{p.lower:g}, {p.upper:g}]"
+            )
+    return theta
