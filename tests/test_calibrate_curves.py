@@ -46,6 +46,26 @@ def test_each_curve_brings_its_model(example):
     assert (not is_fleet, model.protocol, one) == (True, pulses, None)
 
 
+def test_curves_with_their_rates_take_one_model_each(example):
+    # the Enertech joint calibration: each curve carries its C-rate and gets its own model
+    ex = example
+    rates = jaxbatt.load_surrogate("spm-rates")
+    curves = [Curve(ex.t, ex.v, c_rate=2.0), Curve(ex.t, ex.v, c_rate=1.0)]
+    _, _, _, models = _curves_and_models(curves, None, "spm", "surrogate",
+                                         [rates.at_c_rate(2.0), rates], None, None, (2.0, 4.5))  # fmt: skip
+    assert [m.c_rate for m in models] == [2.0, 1.0]  # a rate-input model is fixed at its curve's
+    with pytest.raises(InputError, match=r"curve 1: the data are at 1C but the voltage model .* describes 2C"):
+        _curves_and_models(curves, None, "spm", "surrogate", [rates.at_c_rate(2.0)] * 2,
+                           None, None, (2.0, 4.5))  # fmt: skip
+    with pytest.raises(InputError, match="1 voltage models for 2 curves"):
+        _curves_and_models(curves, None, "spm", "surrogate", [rates], None, None, (2.0, 4.5))
+    pulses = jaxbatt.Protocol(["Discharge at 2C for 100 seconds", "Rest for 100 seconds"])
+    t = np.linspace(1.0, 190.0, 20)
+    with pytest.raises(InputError, match="curve 1 follows a protocol but its voltage model"):
+        _curves_and_models([curves[0], Curve(t, np.full(t.size, 3.9), protocol=pulses)], None,
+                           "spm", "surrogate", [rates.at_c_rate(2.0)] * 2, None, None, (2.0, 4.5))  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "call, message",
     [

@@ -320,12 +320,42 @@ def _drives_of(given, c_rate, protocol):
     return c_rate, protocol
 
 
+def _models_for_drives(model, likelihood, voltage_models, curves):
+    """`voltage_models` (one per curve), each checked against its `Curve`'s C-rate (a
+    rate-input surrogate is fixed at it) or, for a protocol curve, required to run a
+    protocol."""
+    if len(voltage_models) != len(curves):
+        raise InputError(
+            f"{len(voltage_models)} voltage models for {len(curves)} curves: give one per curve"
+        )
+    out = []
+    for label, curve, m in zip(curve_labels(curves), curves, voltage_models):
+        if _is_rate(curve.drive):
+            try:
+                out.append(resolve_voltage_model(model, likelihood, m, curve.drive))
+            except InputError as e:
+                raise InputError(f"{label}: {e}") from None
+        else:
+            m = resolve_voltage_model(model, likelihood, m, None)
+            if getattr(m, "c_rate", None) is not None:
+                raise InputError(
+                    f"{label} follows a protocol but its voltage model {m.name!r} describes a "
+                    f"constant {m.c_rate:g}C discharge: give the model the curve's protocol"
+                )
+            out.append(m)
+    return out
+
+
 def _curves_and_models(t, v, model, likelihood, voltage_model, c_rate, protocol, voltage_range):
     """(curves, is_fleet, voltage_model, curve_models): the checked curves, the calibration's
     (first) voltage model, and one model per curve when they differ (else None)."""
     given = curve_objects(t, v)
     if given is not None:
         c_rate, protocol = _drives_of(given, c_rate, protocol)
+        if isinstance(voltage_model, (list, tuple)) and (c_rate is not None or protocol is not None):
+            # per-curve models for curves that carry their drives: check each pair
+            voltage_model = _models_for_drives(model, likelihood, voltage_model, given)
+            c_rate = protocol = None
         if protocol is not None and len(given) == 1 and not _is_entry_list(protocol):
             protocol = [protocol]
     per_curve = protocol is not None or isinstance(voltage_model, (list, tuple))
