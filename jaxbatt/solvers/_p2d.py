@@ -365,6 +365,16 @@ def jacobian_sparsity(
 
 ALGEBRAIC = ("relaxation", "newton")
 
+# A coarse, fast configuration for batches (`P2DSolver(**P2D_FAST_SETTINGS)`): 6/3/6 cells,
+# 6 surface-refined shells, rtol 2e-3. On the nrel cell at 2C it is 0.80 mV from t = 10 s
+# (1.5 mV earlier) off PyBaMM's fine DFN, and its vmapped batch ran 2.1-2.9x PyBaMM's DFN
+# at its defaults (`benchmarks/bench_p2d_solver.py`). Sized for the nrel cell: converted
+# PyBaMM sets need the default mesh (README, "Your own cell").
+FAST_SETTINGS = {
+    "n_x_anode": 6, "n_x_separator": 3, "n_x_cathode": 6, "n_r_anode": 6, "n_r_cathode": 6,
+    "rtol": 2e-3, "atol": 2e-5,
+}  # fmt: skip
+
 
 class P2DSolver(eqx.Module):
     """Method-of-lines P2D (Doyle-Fuller-Newman) solver for a constant-current discharge.
