@@ -61,10 +61,9 @@ def main():
         "error_std_V": result.surrogate.error_std,
     }
     out.with_suffix(".train.json").write_text(json.dumps(summary, indent=1))
-    for level in range(1, args.levels + 1):
-        path = level_path(out, level) if args.levels > 1 else out
-        if path != out and path.exists():
-            path.unlink()
+    if args.levels > 1:  # the per-level checkpoints are for --resume only
+        for level in range(1, args.levels + 1):
+            level_path(out, level).unlink(missing_ok=True)
     for state in out.parent.glob(f"{out.stem}*.state"):
         state.unlink()  # training states are for --resume only
     last = result.history[-1] if result.history else {}

@@ -296,7 +296,7 @@ def test_hierarchy_level1_at_one_parameter_set(tmp_path, monkeypatch):
     for bad, match in (
         (dict(n_levels=1, level1_parameters=[2.0, 2.0]), "at least 2 levels"),
         (dict(n_levels=2, level1_parameters=[2.0]), "has 1 values; the space has 2"),
-        (dict(n_levels=2, level1_parameters=[2.0, 50.0]), "k_Ds = 50 is outside its range"),
+        (dict(n_levels=2, level1_parameters=[2.0, 50.0]), "'k_Ds' = 50.0 is outside its range"),
     ):
         with pytest.raises(jaxbatt.InputError, match=match):
             train_hierarchy(out=tmp_path / "x.eqx", network=TINY, progress=False, **bad)

@@ -109,10 +109,5 @@ def _check_level1_parameters(theta, n_levels, space):
             f"level1_parameters has {theta.size} values; the space has {len(space)} "
             f"({', '.join(space.names)})"
         )
-    for value, p in zip(theta, space.parameters):
-        if not p.lower <= value <= p.upper:
-            raise InputError(
-                f"level1_parameters: {p.name} = {value:g} is outside its range "
-                f"[{p.lower:g}, {p.upper:g}]"
-            )
+    space.validate(dict(zip(space.names, theta)), fill_defaults=False)  # finite, in the box
     return theta
