@@ -7,6 +7,7 @@ down to the set's cut-off; max |dV| overall and from t = 10 s, and each side's e
     python benchmarks/bench_from_pybamm.py Ai2020 0.5,1,2 --model p2d [--pybamm-default]
     python benchmarks/bench_from_pybamm.py Ecker2015 0.5,1,2 --model p2d --reference-rtol 1e-8
     python benchmarks/bench_from_pybamm.py jaxbatt/data/bpx/nmc_pouch_cell_BPX.json 0.5,1,2
+    python benchmarks/bench_from_pybamm.py Mohtat2020 0.5,1,2 --initial-soc 1
     python benchmarks/bench_from_pybamm.py Chen2020 0.5,1,2 "dict(n_r_anode=60, n_r_cathode=60, rtol=1e-7, atol=1e-9)"
 """
 
@@ -37,6 +38,8 @@ def main():
                         help="IDAKLU rtol of the fine reference (Ecker2015's DFN fails at 1e-9)")
     parser.add_argument("--pybamm-default", action="store_true",
                         help="also score PyBaMM's own model at its default mesh and solver")
+    parser.add_argument("--initial-soc", type=float, default=None,
+                        help="start both codes at this state of charge (PyBaMM's set_initial_state)")
     args = parser.parse_args()
     call = ast.parse(args.options, mode="eval").body
     options = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
@@ -45,7 +48,9 @@ def main():
         cell = from_bpx(args.name)
     else:
         base = pybamm.ParameterValues(args.name)
-        cell = from_pybamm(args.name)
+        cell = from_pybamm(args.name, initial_soc=args.initial_soc)
+        if args.initial_soc is not None:
+            base.set_initial_state(args.initial_soc)
     reference = "spm" if args.model == "spm" else "dfn"
     for c in [float(x) for x in args.rates.split(",")]:
         start = time.perf_counter()

@@ -180,9 +180,15 @@ def _number(values, key):
     return float(value)
 
 
-def from_pybamm(parameter_values, name: str | None = None) -> Cell:
+def from_pybamm(
+    parameter_values, name: str | None = None, initial_soc: float | None = None
+) -> Cell:
     """A jaxbatt `Cell` from a PyBaMM parameter set: a `pybamm.ParameterValues` or the name
     of a bundled set (``"Chen2020"``, ``"Marquis2019"``, ...).
+
+    The cell starts in the set's own initial state, or at `initial_soc` in [0, 1] set through
+    PyBaMM's ``set_initial_state`` on a copy (Mohtat2020's own state is the empty cell, so a
+    discharge needs ``initial_soc=1``); a named set then carries ``@soc=X`` in its name.
 
     Scalars are taken in SI units; the laws (OCPs, particle diffusivities, exchange-current
     densities, electrolyte diffusivity, conductivity, transference number, thermodynamic
@@ -208,6 +214,20 @@ def from_pybamm(parameter_values, name: str | None = None) -> Cell:
             f"{type(parameter_values).__name__}"
         )
     label = label or "pybamm"
+    if initial_soc is not None:
+        soc = float(initial_soc)
+        if not 0.0 <= soc <= 1.0:
+            raise InputError(f"initial_soc = {initial_soc} is outside [0, 1]")
+        values = values.copy()
+        try:
+            values.set_initial_state(soc)
+        except Exception as e:  # PyBaMM's electrode-SOH solve can fail for a set
+            raise InputError(
+                f"{label}: PyBaMM could not set the initial state of charge {soc} "
+                f"({type(e).__name__}: {str(e).splitlines()[0][:300]})"
+            ) from None
+        if name is None and isinstance(parameter_values, str):
+            label = f"{label}@soc={soc:g}"
     temperature = _number(values, "Ambient temperature [K]")
     reference_t = _number(values, "Reference temperature [K]")
 

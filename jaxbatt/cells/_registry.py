@@ -27,21 +27,31 @@ PARAMETER_ALIASES = {
 def cell_names() -> str:
     """The cell names `cell_from_name` knows, for messages."""
     return (
-        f"{sorted(BUILT_IN)}, pybamm:SET (a PyBaMM parameter set, e.g. pybamm:Chen2020) or "
+        f"{sorted(BUILT_IN)}, pybamm:SET (a PyBaMM parameter set, e.g. pybamm:Chen2020, "
+        "or pybamm:Mohtat2020@soc=1 at a given initial state of charge) or "
         "bpx:PATH (a BPX file)"
     )
 
 
 @functools.cache
-def _converted(set_name: str) -> Cell:
+def _converted(spec: str) -> Cell:
     from ._pybamm import from_pybamm  # noqa: PLC0415
 
-    return from_pybamm(set_name, name=f"pybamm:{set_name}")
+    set_name, marker, soc = spec.partition("@soc=")
+    initial_soc = None
+    if marker:
+        try:
+            initial_soc = float(soc)
+        except ValueError:
+            message = f"pybamm:{spec}: the state of charge after '@soc=' is not a number"
+            raise InputError(message) from None
+    return from_pybamm(set_name, name=f"pybamm:{spec}", initial_soc=initial_soc)
 
 
 def cell_from_name(name: str) -> Cell:
     """The cell called `name`: a built-in one (``"nrel"``), ``"pybamm:SET"``, PyBaMM's
-    parameter set SET converted by `from_pybamm`, or ``"bpx:PATH"``, the BPX file at PATH
+    parameter set SET converted by `from_pybamm` (``"pybamm:SET@soc=X"`` starts it at state
+    of charge X), or ``"bpx:PATH"``, the BPX file at PATH
     (`from_bpx`) (both need ``jaxbatt[pybamm]``); the converted cell carries that name, so a
     checkpoint that records it can rebuild it."""
     if not isinstance(name, str):
