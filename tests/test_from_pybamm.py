@@ -164,18 +164,20 @@ def test_spm_of_a_converted_set_matches_pybamms_spm(name):
 # 1.52 mV; uniform shells gave 7.64, 3.28 and 2.92 mV (README). Ecker2015: PyBaMM's fine DFN
 # fails at rtol 1e-9 (IDA), so its reference runs at rtol 1e-8 (0.06 mV from 100 shells at
 # 1e-8; PyBaMM's default DFN is 2.36 mV off it): 0.48 mV on every output time.
+# Mohtat2020 (from 100 % SOC; its fine DFN also fails at rtol 1e-9): 2.24 mV at rtol 1e-8,
+# above the issue's 2 mV (PyBaMM's default DFN: 1.83 mV), measured 2026-12-07.
 P2D_DEFAULT_MESH_AGREEMENT_V = {"Chen2020": 2.0e-3, "Marquis2019": 1.3e-3, "Ai2020": 1.5e-3,
-                                "Ecker2015": 0.5e-3}
-P2D_REFERENCE_RTOL = {"Ecker2015": 1e-8}
+                                "Ecker2015": 0.5e-3, "Mohtat2020": 2.3e-3}
+P2D_REFERENCE_RTOL = {"Ecker2015": 1e-8, "Mohtat2020": 1e-8}
 
 
 @pytest.mark.parametrize("name", sorted(P2D_DEFAULT_MESH_AGREEMENT_V))
 def test_p2d_of_a_converted_set_matches_pybamms_dfn(name):
     """jaxbatt's P2D at its default mesh against PyBaMM's DFN of the set (IDAKLU rtol 1e-9, 40
-    cells per domain, 200 shells), 1C to the cut-off: max |dV| from t = 10 s within the issue's
-    2 mV, at the measured agreement (Ai2020 has its own Bruggeman exponent per domain and
-    cubic-spline OCPs; Chen2020 and Marquis2019 are the sets' slow-diffusion cases). 2C is
-    not within 2 mV for every set (Ai2020: RESULTS.md)."""
+    cells per domain, 200 shells), 1C to the cut-off: max |dV| from t = 10 s at the measured
+    agreement, within the issue's 2 mV for every set but Mohtat2020 (2.24 mV). Ai2020 has its
+    own Bruggeman exponent per domain and cubic-spline OCPs; Chen2020 and Marquis2019 are the
+    sets' slow-diffusion cases. 2C is not within 2 mV for every set (RESULTS.md)."""
     values = _set_values(name)
     t_ref, v_ref = pybamm_set_discharge(values, 1.0, model="dfn", rtol=P2D_REFERENCE_RTOL.get(name, 1e-9))
     t = t_ref[(t_ref >= 10.0) & (t_ref < t_ref[-1] - 1.0)][::10]
