@@ -21,10 +21,13 @@ from .._voltage_model import AbstractVoltageModel
 from ._checks import WHAT_TO_CHECK, MisfitCheck, MisfitWarning, check_curve, misfit_message
 from ._data import VOLTAGE_RANGE, Curve, as_curves, curve_labels, curve_objects
 from ._model import (
+    DISCREPANCY_FACTOR_SITE,
+    DISCREPANCY_MEAN_SITE,
     DISCREPANCY_SITE,
     calibration_model,
     check_priors,
     discrepancy_std,
+    draw_discrepancy,
     legendre_basis,
     pad_curves,
     surrogate_error_mode,
@@ -458,6 +461,7 @@ def calibrate(
     misfit_check: bool = True,
     sampler: SamplerSettings | None = None,
     discrepancy_prior_mV: float | None = None,
+    marginalise_discrepancy: bool = True,
 ) -> "CalibrationResult":
     """Posterior of the degradation parameters given measured discharge curves (NUTS).
 
@@ -540,6 +544,12 @@ def calibrate(
             without a stated error (the exact solver, ``likelihood="solver"``) needs for
             ``surrogate_error="correlated"`` against measured data, where the model's own
             structural error is unknown (e.g. 10 mV for an isothermal model of a warming cell).
+        marginalise_discrepancy: with ``surrogate_error="correlated"``, integrate the
+            discrepancy coefficients out of the likelihood exactly (default True): NUTS then
+            samples the parameters and the noise only, and each draw's coefficients are drawn
+            afterwards from their Gaussian conditional, so ``samples["discrepancy"]`` means
+            the same either way. False samples them with the parameters (the same posterior;
+            slower to mix where the discrepancy and the parameters trade off).
         dense_mass: adapt a dense mass matrix (NUTS ``dense_mass``), which follows
             correlated parameters; default `DEFAULT_DENSE_MASS`.
         misfit_check: run the posterior predictive checks after sampling (default True;
@@ -615,6 +625,7 @@ def calibrate(
         curve_models=curve_models,
         joint=joint,
         discrepancy_prior_std=discrepancy_prior_V,
+        marginalise_discrepancy=bool(marginalise_discrepancy),
     )
     total = num_chains * (num_warmup + num_samples)
     sampler_settings = dict(
@@ -635,6 +646,7 @@ def calibrate(
         options["discrepancy_terms"],
         options["discrepancy_scale"],
         discrepancy_prior_V,
+        options["marginalise_discrepancy"],
         curve_models,
         joint,
         tuple(sorted(priors.items(), key=lambda item: item[0])),
@@ -648,6 +660,11 @@ def calibrate(
         seed, jnp.asarray(t_pad), jnp.asarray(v_pad), jnp.asarray(mask), progress_bar=progress_bar
     )
     wall_time = time.perf_counter() - start
+    marginal = error_mode == "correlated" and options["marginalise_discrepancy"]
+    if marginal:  # each draw's coefficients from their exact conditional
+        raw[DISCREPANCY_SITE] = draw_discrepancy(
+            raw.pop(DISCREPANCY_MEAN_SITE), raw.pop(DISCREPANCY_FACTOR_SITE), seed
+        )
 
     keep = [p.name for p in voltage_model.space.parameters]
     if sigma is None:
@@ -689,6 +706,7 @@ def calibrate(
         discrepancy_scale=discrepancy_scale if error_mode == "correlated" else None,
         discrepancy_std_V=discrepancy_std_V,
         discrepancy_prior_mV=discrepancy_prior_mV if error_mode == "correlated" else None,
+        marginalise_discrepancy=marginal,
         priors={name: repr(prior) for name, prior in priors.items()},
         c_rate=None if voltage_model.c_rate is None or curve_models is not None
         else float(voltage_model.c_rate),

@@ -12,6 +12,13 @@ O'Hagan, 2001): delta(t) = sum_k a_k phi_k(t) with phi_k the Legendre polynomial
 s = 2 t / t_max - 1 scaled to unit RMS on [-1, 1], and a_k ~ Normal(0, discrepancy_std).
 A systematic, slowly varying model error biases a white-noise fit; the discrepancy terms
 can absorb it, at the price of wider (honest) posteriors for the parameters it confounds.
+
+The discrepancy is linear and Gaussian in its coefficients, so by default they are integrated
+out exactly (`marginal_log_likelihood`): NUTS samples only the parameters and the noise, the
+voltages being Normal(V_model, sigma^2 D + s^2 B B^T), and each draw's coefficients are then
+drawn from their exact Gaussian conditional (`draw_discrepancy`). Sampling the coefficients
+with the parameters instead (``marginalise_discrepancy=False``) gives the same posterior but
+couples them in narrow ridges that the sampler crosses slowly.
 """
 
 from collections.abc import Mapping
@@ -33,6 +40,10 @@ POPULATION_SPREAD_SCALE = 1.0
 SURROGATE_ERROR_MODES = ("none", "white", "correlated")
 DISCREPANCY_SITE = "discrepancy"  # (C, K) Legendre coefficients [V] (deterministic)
 DISCREPANCY_LATENT_SITE = "discrepancy_z"  # (C, K) their standardised latents, Normal(0, 1)
+# marginalised discrepancy: each draw's conditional mean (C, K) [V] and a factor F (C, K, K) of
+# its conditional covariance F F^T (deterministic sites, consumed by `draw_discrepancy`)
+DISCREPANCY_MEAN_SITE = "discrepancy_conditional_mean"
+DISCREPANCY_FACTOR_SITE = "discrepancy_conditional_factor"
 
 
 def surrogate_error_mode(value) -> str:
@@ -59,6 +70,45 @@ def legendre_basis(t, t_max, terms: int):
         columns.append(((2 * n + 1) * s * columns[n] - n * columns[n - 1]) / (n + 1))
     scale = jnp.sqrt(2.0 * jnp.arange(terms) + 1.0)
     return jnp.stack(columns, axis=-1) * scale
+
+
+def marginal_log_likelihood(residual, precision, basis, prior_variance):
+    """Log density of residuals r (C, T) under r = B a + e, a ~ Normal(0, s^2 I_K),
+    e ~ Normal(0, diag(1 / precision)), with a integrated out (Woodbury identity), and the
+    conditional of a given r: returns (log density (C,), mean (C, K), factor (C, K, K)) with
+    a | r ~ Normal(mean, factor factor^T). A point of precision 0 (padding, a dropped point)
+    does not count. `basis` B (C, T, K); `prior_variance` s^2, a scalar or (C,)."""
+    n_curves, _, terms = basis.shape
+    s2 = jnp.broadcast_to(jnp.asarray(prior_variance, dtype=basis.dtype), (n_curves,))
+    used = precision > 0
+    r = jnp.where(used, residual, 0.0)
+    weighted = basis * precision[..., None]  # (C, T, K)
+    m = jnp.einsum("ctk,ctj->ckj", weighted, basis) + jnp.eye(terms) / s2[:, None, None]
+    b = jnp.einsum("ctk,ct->ck", weighted, r)
+    chol = jnp.linalg.cholesky(m)  # M = L L^T
+    inv_chol = jax.scipy.linalg.solve_triangular(
+        chol, jnp.broadcast_to(jnp.eye(terms), m.shape), lower=True
+    )  # L^-1
+    y = jnp.einsum("ckj,cj->ck", inv_chol, b)  # L^-1 b
+    quadratic = jnp.sum(precision * r**2, axis=-1) - jnp.sum(y**2, axis=-1)
+    log_det = (
+        -jnp.sum(jnp.where(used, jnp.log(jnp.where(used, precision, 1.0)), 0.0), axis=-1)
+        + terms * jnp.log(s2)
+        + 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+    )  # fmt: skip
+    count = jnp.sum(used, axis=-1)
+    log_density = -0.5 * (quadratic + log_det + count * jnp.log(2.0 * jnp.pi))
+    factor = jnp.swapaxes(inv_chol, -1, -2)  # L^-T: M^-1 = L^-T L^-1
+    mean = jnp.einsum("ckj,cj->ck", factor, y)  # M^-1 b
+    return log_density, mean, factor
+
+
+def draw_discrepancy(mean, factor, seed: int):
+    """One draw of the discrepancy coefficients per posterior draw from their exact Gaussian
+    conditional: `mean` (..., K) [V] plus `factor` (..., K, K) times standard normals."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal(np.shape(mean))
+    return np.asarray(mean) + np.einsum("...kj,...j->...k", np.asarray(factor), noise)
 
 
 def discrepancy_std(voltage_model: AbstractVoltageModel, factor: float) -> float:
@@ -138,6 +188,7 @@ def calibration_model(
     curve_models: tuple | None = None,
     joint: bool = False,
     discrepancy_prior_std: float | None = None,
+    marginalise_discrepancy: bool = True,
 ):
     """NumPyro model of C curves with independent (or hierarchical) per-curve parameters.
 
@@ -154,7 +205,10 @@ def calibration_model(
             (``surrogate_error="correlated"`` only): the Legendre coefficients a_k of each
             curve's model discrepancy delta(t) = sum_k a_k phi_k(t) (see `legendre_basis`),
             ``a = discrepancy_scale * error_std * z`` (or ``discrepancy_prior_std * z``),
-            ``z ~ Normal(0, 1)`` (non-centred);
+            ``z ~ Normal(0, 1)`` (non-centred); with `marginalise_discrepancy` (default)
+            the coefficients are integrated out instead and the deterministic sites
+            ``discrepancy_conditional_mean`` (C, K) and ``discrepancy_conditional_factor``
+            (C, K, K) carry their Gaussian conditional (`draw_discrepancy`);
         ``v_obs``: the voltages, Normal(V_model(theta, t) + delta(t), sqrt(sigma^2 + e^2)),
             e the voltage model's `error_std` with ``"white"`` and 0 otherwise; delta = 0
             unless ``"correlated"``.
@@ -182,6 +236,9 @@ def calibration_model(
         discrepancy_prior_std: prior std [V] of each discrepancy coefficient, given directly
             instead of ``discrepancy_scale * error_std`` (a model without a stated error, such
             as the exact solver, against measured data).
+        marginalise_discrepancy: integrate the discrepancy coefficients out of the
+            likelihood (`marginal_log_likelihood`; the same posterior, sampled over the
+            parameters and the noise only) instead of sampling them.
     """
     mode = surrogate_error_mode(surrogate_error)
     space = voltage_model.space
@@ -237,11 +294,12 @@ def calibration_model(
                 prior_std = jnp.asarray(
                     [discrepancy_std(m, discrepancy_scale) for m in curve_models]
                 )[:, None]
-            z = numpyro.sample(
-                DISCREPANCY_LATENT_SITE,
-                dist.Normal(0.0, 1.0).expand([discrepancy_terms]).to_event(1),
-            )
-            coefficients = numpyro.deterministic(DISCREPANCY_SITE, prior_std * z)  # (C, K)
+            if not marginalise_discrepancy:
+                z = numpyro.sample(
+                    DISCREPANCY_LATENT_SITE,
+                    dist.Normal(0.0, 1.0).expand([discrepancy_terms]).to_event(1),
+                )
+                coefficients = numpyro.deterministic(DISCREPANCY_SITE, prior_std * z)  # (C, K)
     theta = jnp.stack(columns, axis=-1)  # (C, P)
     if curve_models is None:
         mean = jax.vmap(voltage_model.voltage_vector)(theta, t)  # (C, T)
@@ -253,12 +311,23 @@ def calibration_model(
             else jnp.asarray([float(m.t_max) for m in curve_models])[:, None]
         )  # fmt: skip
         basis = legendre_basis(t, t_max, discrepancy_terms)  # (C, T, K)
-        mean = mean + jnp.einsum("ctk,ck->ct", basis, coefficients)
+        if not marginalise_discrepancy:
+            mean = mean + jnp.einsum("ctk,ck->ct", basis, coefficients)
     noise_variance = (noise**2)[:, None]  # (C, 1)
     if jnp.issubdtype(jnp.asarray(mask).dtype, jnp.floating):  # per-point weights w
         weights = jnp.asarray(mask)
         mask = weights > 0
         noise_variance = noise_variance / jnp.where(mask, weights, 1.0)  # sd sigma / sqrt(w)
+    if mode == "correlated" and marginalise_discrepancy:
+        precision = jnp.where(mask, 1.0 / noise_variance, 0.0)  # (C, T)
+        prior_variance = jnp.reshape(jnp.asarray(prior_std) ** 2, (-1,))
+        log_density, conditional_mean, factor = marginal_log_likelihood(
+            v - mean, precision, basis, prior_variance
+        )
+        numpyro.deterministic(DISCREPANCY_MEAN_SITE, conditional_mean)
+        numpyro.deterministic(DISCREPANCY_FACTOR_SITE, factor)
+        numpyro.factor("v_obs", jnp.sum(log_density))
+        return
     model_variance = 0.0
     if mode == "white" and curve_models is None:
         model_variance = jnp.asarray(voltage_model.error_std, dtype=float) ** 2
