@@ -31,8 +31,11 @@ import numpy as np  # noqa: E402
 import jaxbatt  # noqa: E402
 from jaxbatt.cells import Parameter, ParameterSpace, from_pybamm  # noqa: E402
 from jaxbatt.inference import Curve, SolverVoltageModel, load_measured  # noqa: E402
+from jaxbatt.solvers import P2D_FAST_SETTINGS  # noqa: E402
 
-P2D_OPTIONS = dict(n_x_anode=6, n_x_separator=3, n_x_cathode=6, n_r_anode=6, n_r_cathode=6)
+# 6/3/6 cells, 6 surface-refined shells, rtol 2e-3: on the 0.5C curve 0.74 mV from the same
+# mesh at the default rtol 1e-4, with a gradient 2.3x cheaper (145 against 335 ms, 2026-12-07)
+P2D_OPTIONS = P2D_FAST_SETTINGS
 
 
 def enertech_space(cell):

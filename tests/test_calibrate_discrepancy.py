@@ -139,6 +139,7 @@ def test_correlated_discrepancy_covers_a_smooth_bias(biased):
     assert settings["discrepancy_std_V"] == pytest.approx(2 * ERROR)
     table = corr.table()
     assert "discrepancy[3]" in table and "4 Legendre terms" in table and "prior std 2 mV" in table
+    assert "integrated out, drawn from their conditional" in table
     assert "added to the noise" not in table
     json.dumps(corr.to_dict())  # JSON-ready with the (K,) discrepancy summary
 

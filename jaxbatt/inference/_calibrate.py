@@ -1058,6 +1058,10 @@ class CalibrationResult:
                     "(given)" if s.get("discrepancy_prior_mV") is not None
                     else f"({s['discrepancy_scale']:g} x model error std {error_mV:.3g} mV)"
                 )
+                + (
+                    "; integrated out, drawn from their conditional"
+                    if s.get("marginalise_discrepancy") else "; sampled"
+                )
             )  # fmt: skip
         steps = self.num_steps.mean()
         lines.append(

@@ -211,7 +211,8 @@ def calibration_model(
             (C, K, K) carry their Gaussian conditional (`draw_discrepancy`);
         ``v_obs``: the voltages, Normal(V_model(theta, t) + delta(t), sqrt(sigma^2 + e^2)),
             e the voltage model's `error_std` with ``"white"`` and 0 otherwise; delta = 0
-            unless ``"correlated"``.
+            unless ``"correlated"``; with the marginalised discrepancy a factor site holding
+            the voltages' marginal log density instead.
 
     Args:
         t, v, mask: (C, T) times [s], voltages [V] and the mask of real (non-padding) points:
