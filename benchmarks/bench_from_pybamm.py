@@ -48,9 +48,9 @@ def main():
         cell = from_bpx(args.name)
     else:
         base = pybamm.ParameterValues(args.name)
-        cell = from_pybamm(args.name, initial_soc=args.initial_soc)
         if args.initial_soc is not None:
             base.set_initial_state(args.initial_soc)
+        cell = from_pybamm(base, name=args.name)  # the same values PyBaMM runs
     reference = "spm" if args.model == "spm" else "dfn"
     for c in [float(x) for x in args.rates.split(",")]:
         start = time.perf_counter()

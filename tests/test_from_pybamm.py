@@ -272,6 +272,14 @@ def test_bpx_files_convert_with_pybamms_laws(name):
                 rel=1e-12)  # fmt: skip
     rebuilt = cell_from_name(cell.name)
     assert rebuilt.anode.particle_radius == cell.anode.particle_radius
+    half = values.copy()
+    half.set_initial_state(0.5)
+    expected = (half["Initial concentration in negative electrode [mol.m-3]"]
+                / half["Maximum concentration in negative electrode [mol.m-3]"])
+    assert from_bpx(path, initial_soc=0.5).anode.initial_stoichiometry == pytest.approx(
+        expected, rel=1e-12)  # fmt: skip
+    with pytest.raises(InputError, match=r"initial_soc = -0.1 is outside \[0, 1\]"):
+        from_bpx(path, initial_soc=-0.1)
     with pytest.raises(InputError, match="does not exist"):
         from_bpx(BPX_DIR / "missing.json")
     with pytest.raises(InputError, match="not a BPX file"):

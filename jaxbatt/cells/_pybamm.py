@@ -308,8 +308,8 @@ def from_bpx(path, name: str | None = None, initial_soc: float | None = None) ->
     """A jaxbatt `Cell` from a BPX file (the Battery Parameter eXchange format): PyBaMM reads it
     (`pybamm.ParameterValues.create_from_bpx`, needs the ``bpx`` package, part of
     ``jaxbatt[pybamm]``): the initial state is the file's own (its ``State`` section, else
-    100 % SOC), or `initial_soc` in [0, 1] through PyBaMM's ``set_initial_state``; then
-    `from_pybamm` converts the result (the same laws, checks and refusals). The cell is named ``"bpx:PATH"`` unless `name`
+    100 % SOC), or `initial_soc` in [0, 1]; then `from_pybamm` sets that state and converts
+    the result (the same laws, checks and refusals). The cell is named ``"bpx:PATH"`` unless `name`
     is given, so `jaxbatt.cells._registry.cell_from_name` can rebuild it from the file."""
     pybamm = _import_pybamm()
     try:
@@ -323,11 +323,9 @@ def from_bpx(path, name: str | None = None, initial_soc: float | None = None) ->
         raise InputError(f"BPX file {path!r} does not exist")
     try:
         values = pybamm.ParameterValues.create_from_bpx(path)
-        if initial_soc is not None:
-            values.set_initial_state(float(initial_soc))
     except Exception as e:  # pydantic's ValidationError, JSON errors, PyBaMM's own
         raise InputError(
             f"{path}: not a BPX file PyBaMM can read as a DFN/SPM parameter set "
             f"({type(e).__name__}: {str(e).splitlines()[0][:300]})"
         ) from None
-    return from_pybamm(values, name=name or f"bpx:{path}")
+    return from_pybamm(values, name=name or f"bpx:{path}", initial_soc=initial_soc)
