@@ -31,11 +31,12 @@ import numpy as np  # noqa: E402
 import jaxbatt  # noqa: E402
 from jaxbatt.cells import Parameter, ParameterSpace, from_pybamm  # noqa: E402
 from jaxbatt.inference import Curve, SolverVoltageModel, load_measured  # noqa: E402
-from jaxbatt.solvers import P2D_FAST_SETTINGS  # noqa: E402
+from jaxbatt.solvers import P2D_CALIBRATION_SETTINGS  # noqa: E402
 
-# 6/3/6 cells, 6 surface-refined shells, rtol 2e-3: on the 0.5C curve 0.74 mV from the same
-# mesh at the default rtol 1e-4, with a gradient 2.3x cheaper (145 against 335 ms, 2026-12-07)
-P2D_OPTIONS = P2D_FAST_SETTINGS
+# 6/3/6 cells, 6 surface-refined shells on a fixed sequence of 60 steps: a likelihood smooth in
+# the parameters (adaptive steps made it scatter by 0.19 nats along k_i0 and froze NUTS); on the
+# 0.5C curve 0.77 mV from the same mesh at rtol 1e-8, gradient 354 ms (2026-12-07)
+P2D_OPTIONS = P2D_CALIBRATION_SETTINGS
 
 
 def enertech_space(cell):

@@ -62,6 +62,7 @@ from ._particle import (
     surface_concentration,
 )
 from ._protocol import current_at, run_protocol
+from ._steps import check_fixed_steps, fixed_step_times
 from ._solution import Solution, Termination, after_end, blank_after
 
 
@@ -376,6 +377,18 @@ FAST_SETTINGS = {
 }  # fmt: skip
 
 
+# The coarse mesh on a fixed step sequence, for an exact likelihood (`calibrate` with a
+# `SolverVoltageModel`): 60 steps, full Newton stage solves to rtol 1e-6. On the Enertech
+# (Ai2020) 0.5C discharge it is 0.77 mV off the same mesh at rtol 1e-8 (FAST_SETTINGS: 0.78)
+# and its mean voltage along k_i0 scatters by 0.0014 uV around a smooth trend (FAST_SETTINGS,
+# adaptive: 0.77 uV, enough to freeze NUTS); value and gradient cost 1.5x FAST_SETTINGS'
+# (2026-12-07, 2-core CPU; `jaxbatt.solvers._steps`).
+CALIBRATION_SETTINGS = {
+    **{name: size for name, size in FAST_SETTINGS.items() if name.startswith("n_")},
+    "fixed_steps": 60, "rtol": 1e-6, "atol": 1e-8,
+}  # fmt: skip
+
+
 class P2DSolver(eqx.Module):
     """Method-of-lines P2D (Doyle-Fuller-Newman) solver for a constant-current discharge.
 
@@ -423,6 +436,12 @@ class P2DSolver(eqx.Module):
         newton_tol: tolerance of the Newton solves (on u and on the residuals, in V).
         newton_max_steps: Newton iteration limit; failing to converge within it marks the
             solution unsuccessful (`jaxbatt.simulate` raises a `SolverError` naming it).
+        fixed_steps: None (default: adaptive steps under the PID controller) or the number of
+            steps of a fixed sequence (`jaxbatt.solvers._steps.fixed_step_times`: a geometric
+            ramp, then uniform steps to the last requested time), with full Newton stage
+            solves to `rtol`/`atol`. The voltage is then a smooth function of the parameters,
+            which an exact likelihood needs (`CALIBRATION_SETTINGS`); the accuracy is the
+            caller's to check. Constant-current discharges only (protocols refuse it).
         adjoint: how Diffrax differentiates the solve (default reverse mode through
             checkpoints; ``diffrax.ForwardMode()`` for `jax.jacfwd`, as the exact-solver
             calibration likelihood uses).
@@ -446,8 +465,10 @@ class P2DSolver(eqx.Module):
     newton_tol: float = 1e-8
     newton_max_steps: int = eqx.field(static=True, default=32)
     adjoint: diffrax.AbstractAdjoint = diffrax.RecursiveCheckpointAdjoint()
+    fixed_steps: int | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
+        check_fixed_steps(self.fixed_steps)
         if self.algebraic not in ALGEBRAIC:
             raise InputError(f"unknown algebraic {self.algebraic!r}; choose one of {ALGEBRAIC}")
         sizes = {
@@ -652,10 +673,17 @@ class P2DSolver(eqx.Module):
             self.n_x_anode, self.n_x_separator, self.n_x_cathode,
             self.n_r_anode, self.n_r_cathode, flux_states=self.algebraic == "relaxation",
         )  # fmt: skip
-        root_finder = diffrax.VeryChord(
-            rtol=self.rtol, atol=self.atol, norm=self._norm,
-            linear_solver=CondensedLU(pattern, self._particle_interiors()),
-        )  # fmt: skip
+        linear_solver = CondensedLU(pattern, self._particle_interiors())
+        if self.fixed_steps is None:
+            root_finder = diffrax.VeryChord(
+                rtol=self.rtol, atol=self.atol, norm=self._norm, linear_solver=linear_solver
+            )
+        else:
+            # a fixed step cannot be retried smaller, and the chord iteration (Newton matrix
+            # of the step's start) diverged on the long steps of a discharge: full Newton
+            root_finder = optx.Newton(
+                rtol=self.rtol, atol=self.atol, norm=self._norm, linear_solver=linear_solver
+            )
         return eqx.tree_at(lambda m: m.root_finder, self.method, root_finder)
 
     def _particle_interiors(self):
@@ -719,7 +747,7 @@ class P2DSolver(eqx.Module):
             y0=y0,
             args=(cell, i),
             saveat=save_at(t),
-            stepsize_controller=self.controller(),
+            stepsize_controller=self.controller(t[-1]),
             max_steps=self.max_steps,
             adjoint=self.adjoint,
             throw=False,
@@ -734,7 +762,11 @@ class P2DSolver(eqx.Module):
             sol.stats["num_accepted_steps"], y0, initial_result,
         )  # fmt: skip
 
-    def controller(self):
+    def controller(self, t_end=None):
+        if self.fixed_steps is not None:
+            if t_end is None:
+                raise InputError("fixed_steps needs the end time of the solve")
+            return diffrax.StepTo(fixed_step_times(t_end, self.fixed_steps))
         # PI control (pcoeff = icoeff = 0.3, as Diffrax advises for stiff problems): nearly
         # no rejected steps here, against ~20 % with the default I control
         return diffrax.PIDController(
@@ -764,6 +796,9 @@ class P2DSolver(eqx.Module):
     def solve_protocol(self, theta, t, protocol: Protocol) -> Solution:
         """Run `protocol` (a `jaxbatt.Protocol`) with parameter vector `theta`, saved at
         times `t` [s]; see `SPMSolver.solve_protocol`."""
+        if self.fixed_steps is not None:
+            raise InputError("fixed_steps applies to constant-current discharges only; "
+                             "run protocols with adaptive steps (fixed_steps=None)")  # fmt: skip
         cell = self.space.apply(self.cell, theta)
         t = jnp.asarray(t, dtype=float)
         i0 = step_currents_in_amperes(protocol, cell.one_c_current)[0, 0] / cell.area
