@@ -25,6 +25,7 @@ import time
 import jax
 
 import jaxbatt  # noqa: F401
+from jaxbatt._cli import float_list
 from jaxbatt.surrogates import PHYSICS_ONLY_RECIPE, level_path, train_hierarchy
 
 
@@ -33,11 +34,11 @@ def main():
     parser.add_argument("--out", default="jaxbatt/data/surrogates/spm_physics.eqx")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--levels", type=int, default=1)
-    parser.add_argument("--level1-at", default=None,
+    parser.add_argument("--level1-at", type=float_list, default=None, metavar="K_I0,K_DS",
                         help="k_i0,k_Ds of level 1 (with --levels 2 or more)")
     args = parser.parse_args()
     network, config, options = PHYSICS_ONLY_RECIPE
-    level1 = None if args.level1_at is None else [float(v) for v in args.level1_at.split(",")]
+    level1 = args.level1_at
     if args.levels > 1:
         config = dataclasses.replace(config, adam_steps=config.adam_steps // args.levels)
     start = time.perf_counter()

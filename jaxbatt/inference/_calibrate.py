@@ -156,11 +156,8 @@ def resolve_curve_models(model, likelihood, voltage_model, c_rate, protocol, n_c
     if isinstance(voltage_model, (list, tuple)):
         if protocol is not None or c_rate is not None:
             raise InputError("give per-curve voltage models or protocol/c_rate, not both")
+        _check_one_per_curve(voltage_model, n_curves)
         models = [resolve_voltage_model(model, likelihood, m, None) for m in voltage_model]
-        if len(models) != n_curves:
-            raise InputError(
-                f"{len(models)} voltage models for {n_curves} curves: give one per curve"
-            )
     elif protocol is not None:
         if voltage_model is not None or c_rate is not None:
             raise InputError(
@@ -323,14 +320,18 @@ def _drives_of(given, c_rate, protocol):
     return c_rate, protocol
 
 
+def _check_one_per_curve(voltage_models, n_curves):
+    if len(voltage_models) != n_curves:
+        raise InputError(
+            f"{len(voltage_models)} voltage models for {n_curves} curves: give one per curve"
+        )
+
+
 def _models_for_drives(model, likelihood, voltage_models, curves):
     """`voltage_models` (one per curve), each checked against its `Curve`'s C-rate (a
     rate-input surrogate is fixed at it) or, for a protocol curve, required to run a
     protocol."""
-    if len(voltage_models) != len(curves):
-        raise InputError(
-            f"{len(voltage_models)} voltage models for {len(curves)} curves: give one per curve"
-        )
+    _check_one_per_curve(voltage_models, len(curves))
     out = []
     for label, curve, m in zip(curve_labels(curves), curves, voltage_models):
         if _is_rate(curve.drive):
