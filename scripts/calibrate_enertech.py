@@ -16,7 +16,10 @@ size.
 
     python scripts/calibrate_enertech.py --curves 0.5C --out enertech_0.5C
     python scripts/calibrate_enertech.py --curves all --out enertech_joint
-    python scripts/calibrate_enertech.py --model spm --curves all --chains 4 --out enertech_spm
+    python scripts/calibrate_enertech.py --model spm --curves all --out enertech_spm
+
+The README's runs name their sampler settings (the P2D's 0.5C run: ``--warmup 100 --samples 100
+--max-tree-depth 5``, about 65 min on a 2-core CPU).
 """
 
 import argparse
@@ -35,7 +38,8 @@ from jaxbatt.solvers import P2D_CALIBRATION_SETTINGS  # noqa: E402
 
 # 6/3/6 cells, 6 surface-refined shells on a fixed sequence of 60 steps: a likelihood smooth in
 # the parameters (adaptive steps made it scatter by 0.19 nats along k_i0 and froze NUTS); on the
-# 0.5C curve 0.77 mV from the same mesh at rtol 1e-8, gradient 354 ms (2026-12-07)
+# 0.5C curve 0.77 mV from the same mesh at rtol 1e-8, value and gradient 1.5x the adaptive
+# coarse setting's (benchmarks/bench_p2d_smoothness.py, 2026-12-07)
 P2D_OPTIONS = P2D_CALIBRATION_SETTINGS
 
 

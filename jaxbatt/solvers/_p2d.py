@@ -382,7 +382,7 @@ FAST_SETTINGS = {
 # (Ai2020) 0.5C discharge it is 0.77 mV off the same mesh at rtol 1e-8 (FAST_SETTINGS: 0.78)
 # and its mean voltage along k_i0 scatters by 0.0014 uV around a smooth trend (FAST_SETTINGS,
 # adaptive: 0.77 uV, enough to freeze NUTS); value and gradient cost 1.5x FAST_SETTINGS'
-# (2026-12-07, 2-core CPU; `jaxbatt.solvers._steps`).
+# (2026-12-07, 2-core CPU; `benchmarks/bench_p2d_smoothness.py`).
 CALIBRATION_SETTINGS = {
     **{name: size for name, size in FAST_SETTINGS.items() if name.startswith("n_")},
     "fixed_steps": 60, "rtol": 1e-6, "atol": 1e-8,
