@@ -66,7 +66,10 @@ def main():
         m = model(options)
         voltage = jax.jit(lambda th, m=m: m.voltage_vector(th, t))
         v, solve_s = timed(voltage, theta)
-        loss = jax.jit(jax.value_and_grad(lambda th, m=m: jnp.sum((m.voltage_vector(th, t) - v) ** 2)))
+        def misfit(th, m=m, v=v):
+            return jnp.sum((m.voltage_vector(th, t) - v) ** 2)
+
+        loss = jax.jit(jax.value_and_grad(misfit))
         _, grad_s = timed(loss, theta)
         mean = np.array([float(jnp.mean(voltage(theta.at[0].set(k)))) for k in k_i0])
         scatter = np.std(mean - np.polyval(np.polyfit(k_i0, mean, 2), k_i0))

@@ -520,7 +520,8 @@ def test_fixed_steps_give_a_voltage_smooth_in_the_parameters():
     """`fixed_steps` (the exact likelihood's setting): along k_i0 the voltage is a smooth
     function (the adaptive controller's changing step sequence makes it jump by about its
     local error), and it stays close to the tightly solved voltage of the same mesh."""
-    solver = dynamic(make_solver("p2d", **MESHES["coarse"], fixed_steps=40, rtol=1e-6, atol=1e-8))
+    fixed = dict(fixed_steps=40, rtol=1e-6, atol=1e-8)
+    solver = dynamic(make_solver("p2d", **MESHES["coarse"], **fixed))
     k_i0 = THETA[0] + np.linspace(0.0, 0.05, 9)
     thetas = np.stack([k_i0, np.full_like(k_i0, THETA[1])], axis=1)
     batch = solve_batch(solver, jnp.asarray(thetas), jnp.asarray(T), jnp.full(k_i0.size, 2.0))

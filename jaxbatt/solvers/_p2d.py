@@ -62,8 +62,8 @@ from ._particle import (
     surface_concentration,
 )
 from ._protocol import current_at, run_protocol
-from ._steps import check_fixed_steps, fixed_step_times
 from ._solution import Solution, Termination, after_end, blank_after
+from ._steps import check_fixed_steps, fixed_step_times
 
 
 def _harmonic_face_values(values, dx):
