@@ -68,8 +68,8 @@ def main():
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--max-tree-depth", type=int, default=6,
                         help="NUTS tree depth limit (each leapfrog step is a solve with its "
-                        "forward-mode Jacobian: about 0.35 s for the P2D's 0.5C curve on a "
-                        "2-core CPU)")
+                        "forward-mode Jacobian: 0.18-0.35 s for the P2D's 0.5C curve on a "
+                        "2-core CPU, benchmarks/bench_p2d_smoothness.py)")
     args = parser.parse_args()
 
     cell = from_pybamm("Ai2020")

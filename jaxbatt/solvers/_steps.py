@@ -5,7 +5,8 @@ voltage, and an exact likelihood built on it, jumps by about the local error whe
 controller takes a different path (measured on the coarse P2D of the Enertech cell: the
 log-likelihood along one parameter scattered by 0.19 nats RMS around its trend, enough to
 freeze NUTS). On a fixed step sequence the discrete solution is a smooth function of the
-parameters (up to the stage iterations' tolerance, which the fixed-step mode tightens).
+parameters, up to the tolerance of the stage solves (full Newton in the fixed-step mode;
+`P2D_CALIBRATION_SETTINGS` sets it to rtol 1e-6).
 """
 
 import jax.numpy as jnp
