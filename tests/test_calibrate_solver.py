@@ -142,11 +142,19 @@ def test_solver_model_under_a_protocol():
         float(jnp.sum(weights * reference.voltage)), abs=1e-10
     )
     grad = np.asarray(value_and_grad(THETA)[1])
-    for k, h in enumerate((1e-4, 1e-3)):
+
+    def value(theta):
+        return float(value_and_grad(theta)[0])
+
+    # fourth-order central differences: the adaptive solve's step-sequence noise in the value
+    # made second-order differences at h = 1e-3 in k_Ds 1.3e-6 off the gradient (on an AMD EPYC;
+    # a test at rel 1e-6 passed elsewhere); here measured 3.4e-10 (k_i0) and 1.3e-8 (k_Ds)
+    for k, h in enumerate((1e-3, 1e-2)):
         e = np.zeros(2)
         e[k] = h
-        fd = float(value_and_grad(THETA + e)[0] - value_and_grad(THETA - e)[0]) / (2 * h)
-        assert grad[k] == pytest.approx(fd, rel=1e-6)
+        fd = (8 * (value(THETA + e) - value(THETA - e)) - value(THETA + 2 * e)
+              + value(THETA - 2 * e)) / (12 * h)  # fmt: skip
+        assert grad[k] == pytest.approx(fd, rel=1e-7)
     assert np.all(grad != 0)
     with pytest.raises(InputError, match="either c_rate or protocol"):
         SolverVoltageModel(protocol=protocol, c_rate=2.0)
