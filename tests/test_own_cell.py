@@ -15,6 +15,7 @@ from jaxbatt import InputError
 from jaxbatt.cells import Parameter, ParameterSpace, nrel_cell
 from jaxbatt.cells._registry import cell_from_name, field_value, parse_parameter, scalar_fields
 from jaxbatt import ParameterError
+from jaxbatt._simulate import _solve, _traced
 from jaxbatt.solvers import SPMSolver
 from jaxbatt.surrogates import (
     LossConfig,
@@ -70,18 +71,18 @@ def test_cells_by_name_and_parameters_from_text():
 
 def test_solver_honours_geometry_and_initial_state_parameters():
     """The solver at theta equals the solver of a cell carrying theta's values as its own;
-    each parameter moves the voltage."""
+    each parameter moves the voltage. (Both cells' numbers are traced, `_traced`: one
+    compiled, vmapped program serves every solve here.)"""
     t = jnp.linspace(0.0, 1200.0, 25)
     base = nrel_cell()
-    v = SPMSolver(cell=base, space=GEOMETRY).solve(THETA, t, 2.0).voltage
-    fixed = _with_fields(base, THETA)
-    v_fixed = SPMSolver(cell=fixed, space=GEOMETRY).solve(THETA, t, 2.0).voltage
-    np.testing.assert_allclose(v, v_fixed, rtol=0, atol=1e-12)
+    fixed = _with_fields(base, [float(v) for v in THETA])
     defaults = jnp.array([p.default for p in GEOMETRY.parameters])
-    v0 = SPMSolver(cell=base, space=GEOMETRY).solve(defaults, t, 2.0).voltage
+    thetas = jnp.stack([THETA, defaults] + [defaults.at[k].set(THETA[k]) for k in range(len(GEOMETRY))])
+    v = _solve(_traced(SPMSolver(cell=base, space=GEOMETRY)), thetas, t, 2.0).voltage
+    v_fixed = _solve(_traced(SPMSolver(cell=fixed, space=GEOMETRY)), thetas, t, 2.0).voltage
+    np.testing.assert_allclose(v[0], v_fixed[0], rtol=0, atol=1e-12)
     for k in range(len(GEOMETRY)):
-        moved = SPMSolver(cell=base, space=GEOMETRY).solve(defaults.at[k].set(THETA[k]), t, 2.0)
-        assert float(jnp.max(jnp.abs(moved.voltage - v0))) > 1e-4, GEOMETRY.parameters[k].name
+        assert float(jnp.max(jnp.abs(v[2 + k] - v[1]))) > 1e-4, GEOMETRY.parameters[k].name
 
 
 @pytest.mark.parametrize("ansatz", ["sigmoid", "conservative"])
