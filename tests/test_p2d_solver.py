@@ -68,7 +68,7 @@ def dynamic(solver, **values):
     return eqx.tree_at(
         lambda s: tuple(getattr(s, n) for n in values),
         solver,
-        tuple(jnp.asarray(v, dtype=float) for v in values.values()),
+        tuple(jnp.asarray(float(v)) for v in values.values()),  # weak-typed, as `_traced`'s
     )
 
 
@@ -418,6 +418,11 @@ def test_command_line_simulates_the_p2d(tmp_path, capsys):
     assert png.stat().st_size > 1000
 
 
+# reverse mode through the P2D's checkpointed solve: its compile alone takes about 140 s on a
+# 2-core CPU, so it runs under -m slow; the default suite checks the P2D's forward-mode
+# gradient (what the exact likelihood uses, test_exact_p2d_likelihood_gradient_fast) and the
+# SPM's reverse-mode gradient (tests/test_spm_solver.py) against finite differences
+@pytest.mark.slow
 def test_gradients_with_respect_to_parameters_match_finite_differences():
     solver = dynamic(make_solver("p2d", **MESHES["coarse"]), **TIGHT)
     t = jnp.asarray(T)
