@@ -43,10 +43,10 @@ from jaxbatt.solvers import P2D_CALIBRATION_SETTINGS  # noqa: E402
 P2D_OPTIONS = P2D_CALIBRATION_SETTINGS
 
 
-def enertech_space(cell):
+def enertech_space(cell, k_i0_max=5.0):
     eps = cell.cathode.active_volume_fraction
     return ParameterSpace((
-        Parameter("k_i0", 0.2, 5.0, "anode.exchange_current_scale",
+        Parameter("k_i0", 0.2, k_i0_max, "anode.exchange_current_scale",
                   description="anode exchange-current density scaling"),
         Parameter("k_Ds", 0.2, 5.0, "cathode.diffusivity_scale",
                   description="cathode solid diffusivity scaling"),
@@ -63,6 +63,9 @@ def main():
     parser.add_argument("--out", required=True, help="result folder")
     parser.add_argument("--min-voltage", type=float, default=3.3)
     parser.add_argument("--discrepancy-mV", type=float, default=20.0)
+    parser.add_argument("--k-i0-max", type=float, default=5.0,
+                        help="upper bound of k_i0's uniform prior (default 5; the P2D's 0.5C "
+                        "posterior presses against 5)")
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--samples", type=int, default=300)
@@ -73,7 +76,7 @@ def main():
     args = parser.parse_args()
 
     cell = from_pybamm("Ai2020")
-    space = enertech_space(cell)
+    space = enertech_space(cell, args.k_i0_max)
     measured = load_measured("enertech")
     if args.curves == "0.5C":
         measured = measured[:1]
@@ -93,7 +96,8 @@ def main():
     )  # fmt: skip
     wall = time.perf_counter() - start
     print(result.table())
-    report = {"model": args.model, "wall_time_s": round(wall, 1), "curves": {}}
+    report = {"model": args.model, "wall_time_s": round(wall, 1), "k_i0_max": args.k_i0_max,
+              "curves": {}}
     median = {n: float(np.median(result.samples[n])) for n in space.names}
     theta = np.array([median[n] for n in space.names])
     for k, c in enumerate(curves):
