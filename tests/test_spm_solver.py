@@ -1,5 +1,7 @@
 """Verification of the numerical SPM (issue 2, item 6) and its jit/vmap/grad contract."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,9 +22,18 @@ from jaxbatt.solvers._particle import particle_average
 THETA = np.array([1.7, 6.3])
 
 
-def _solve(n_r, t, theta=THETA, **options):
+@functools.cache
+def _jitted(n_r, **options):
+    """The solver on `n_r` shells and its jitted solve, made once per setting: the tests that
+    solve the same setting (both electrodes' residual tests) share one compiled program (the
+    SPM's tolerances and shell refinement are static: each setting compiles its own)."""
     solver = make_solver("spm", n_r_anode=n_r, n_r_cathode=n_r, **options)
-    return solver, jax.jit(solver.solve)(jnp.asarray(theta), t, 2.0)
+    return solver, jax.jit(solver.solve)
+
+
+def _solve(n_r, t, theta=THETA, **options):
+    solver, solve = _jitted(n_r, **options)
+    return solver, solve(jnp.asarray(theta), t, 2.0)
 
 
 def _interior_residual_norm(n_r, electrode_name):
