@@ -18,8 +18,8 @@ size.
     python scripts/calibrate_enertech.py --curves all --out enertech_joint
     python scripts/calibrate_enertech.py --model spm --curves all --out enertech_spm
 
-The README's runs name their sampler settings (the P2D's 0.5C run: ``--warmup 100 --samples 100
---max-tree-depth 5``, about 65 min on a 2-core CPU).
+The README's runs name their sampler settings (the P2D's 0.5C run: ``--warmup 150 --samples 150
+--max-tree-depth 5 --k-i0-max 10``, about 90 min on a 2-core CPU).
 """
 
 import argparse
