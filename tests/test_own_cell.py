@@ -77,7 +77,8 @@ def test_solver_honours_geometry_and_initial_state_parameters():
     base = nrel_cell()
     fixed = _with_fields(base, [float(v) for v in THETA])
     defaults = jnp.array([p.default for p in GEOMETRY.parameters])
-    thetas = jnp.stack([THETA, defaults] + [defaults.at[k].set(THETA[k]) for k in range(len(GEOMETRY))])
+    moved = [defaults.at[k].set(THETA[k]) for k in range(len(GEOMETRY))]
+    thetas = jnp.stack([THETA, defaults, *moved])
     v = _solve(_traced(SPMSolver(cell=base, space=GEOMETRY)), thetas, t, 2.0).voltage
     v_fixed = _solve(_traced(SPMSolver(cell=fixed, space=GEOMETRY)), thetas, t, 2.0).voltage
     np.testing.assert_allclose(v[0], v_fixed[0], rtol=0, atol=1e-12)
